@@ -1,0 +1,2 @@
+// Placeholder entry point; the agent issue replaces it.
+console.log('snapvm-agent');

@@ -1,0 +1,2 @@
+// Placeholder entry point; the control-plane issue replaces it.
+console.log('snapvm');

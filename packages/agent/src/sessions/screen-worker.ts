@@ -1,0 +1,135 @@
+// Worker thread that owns the headless terminal models of the sessions assigned to it.
+// Parsing costs 2-3x the PTY's output rate (reference/terminal-model.md), so it lives here,
+// off the thread that forwards output to clients.
+import { parentPort } from 'node:worker_threads';
+import { SerializeAddon } from '@xterm/addon-serialize';
+import headless from '@xterm/headless';
+import type { FromScreenWorker, ToScreenWorker } from './screen-protocol.js';
+
+const { Terminal } = headless;
+
+// xterm throws once more than 50 MB are pending in its own write buffer, so each model gets
+// at most this much at a time and the rest waits in our queue.
+const MAX_IN_TERMINAL = 4 * 1024 * 1024;
+// Full reset first, so a client that kept its old screen still ends up identical.
+const RESET = new Uint8Array([0x1b, 0x63]);
+
+type Queued = Uint8Array | { cols: number; rows: number };
+interface PendingSnapshot {
+  req: number;
+  minOffset: number;
+  scrollback: number;
+}
+
+interface Model {
+  term: InstanceType<typeof Terminal>;
+  serializer: SerializeAddon;
+  queue: Queued[];
+  inTerminal: number;
+  applied: number;
+  waiting: PendingSnapshot[];
+  closed: boolean;
+}
+
+const port = parentPort;
+if (!port) throw new Error('screen-worker must run in a worker thread');
+const models = new Map<number, Model>();
+const encoder = new TextEncoder();
+const post = (message: FromScreenWorker, transfer: ArrayBuffer[] = []) =>
+  port.postMessage(message, transfer);
+
+function pump(id: number, model: Model): void {
+  while (model.queue.length > 0 && !model.closed) {
+    const item = model.queue[0] as Queued;
+    if (!(item instanceof Uint8Array)) {
+      // A resize applies between the bytes written before and after it.
+      if (model.inTerminal > 0) return;
+      model.term.resize(item.cols, item.rows);
+      model.queue.shift();
+      continue;
+    }
+    if (model.inTerminal >= MAX_IN_TERMINAL) return;
+    model.queue.shift();
+    model.inTerminal += item.length;
+    model.term.write(item, () => {
+      model.inTerminal -= item.length;
+      model.applied += item.length;
+      post({ t: 'ack', id, bytes: item.length });
+      serveSnapshots(id, model);
+      pump(id, model);
+    });
+  }
+}
+
+// The model's state always corresponds to a whole number of applied chunks here (xterm calls
+// a write's callback right after parsing it), so `applied` is the snapshot's exact offset.
+function serveSnapshots(id: number, model: Model): void {
+  if (model.waiting.length === 0) return;
+  const ready = model.waiting.filter((w) => model.applied >= w.minOffset);
+  if (ready.length === 0) return;
+  model.waiting = model.waiting.filter((w) => model.applied < w.minOffset);
+  for (const w of ready) {
+    const text = model.serializer.serialize({ scrollback: w.scrollback });
+    const body = encoder.encode(text);
+    const data = new Uint8Array(RESET.length + body.length);
+    data.set(RESET, 0);
+    data.set(body, RESET.length);
+    post(
+      {
+        t: 'snapshot',
+        id,
+        req: w.req,
+        data,
+        offset: model.applied,
+        cols: model.term.cols,
+        rows: model.term.rows,
+      },
+      [data.buffer],
+    );
+  }
+}
+
+port.on('message', (message: ToScreenWorker) => {
+  if (message.t === 'open') {
+    const term = new Terminal({
+      cols: message.cols,
+      rows: message.rows,
+      scrollback: message.scrollback,
+      allowProposedApi: true,
+      logLevel: 'off',
+    });
+    const serializer = new SerializeAddon();
+    term.loadAddon(serializer);
+    models.set(message.id, {
+      term,
+      serializer,
+      queue: [],
+      inTerminal: 0,
+      applied: 0,
+      waiting: [],
+      closed: false,
+    });
+    return;
+  }
+  const model = models.get(message.id);
+  if (!model) return;
+  switch (message.t) {
+    case 'data':
+      model.queue.push(message.bytes);
+      pump(message.id, model);
+      break;
+    case 'resize':
+      model.queue.push({ cols: message.cols, rows: message.rows });
+      pump(message.id, model);
+      break;
+    case 'snapshot':
+      model.waiting.push(message);
+      serveSnapshots(message.id, model);
+      break;
+    case 'close':
+      model.closed = true;
+      model.term.dispose();
+      models.delete(message.id);
+      break;
+  }
+});

@@ -1,0 +1,149 @@
+import '@xterm/xterm/css/xterm.css';
+import { FitAddon } from '@xterm/addon-fit';
+import { Unicode11Addon } from '@xterm/addon-unicode11';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import { Terminal as XTerm } from '@xterm/xterm';
+import { useEffect, useRef, useState } from 'react';
+import { attachUrl } from '../lib/api.js';
+import { type ConnectionInfo, TerminalConnection } from '../lib/terminal-connection.js';
+
+const STATUS_TEXT: Record<ConnectionInfo['status'], string> = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  waking: 'Waking the machine…',
+  reconnecting: 'Reconnecting…',
+  exited: 'Session ended',
+  closed: 'Disconnected',
+};
+
+function statusDetail(info: ConnectionInfo): string {
+  if (info.status === 'reconnecting' && info.retryInMs !== null) {
+    return `attempt ${info.attempt}, next try in ${Math.max(1, Math.round(info.retryInMs / 1000))} s`;
+  }
+  if (info.status === 'exited') {
+    return info.exitCode === null ? 'the process ended' : `exit code ${info.exitCode}`;
+  }
+  return info.message ?? '';
+}
+
+/** A live terminal attached to one session; survives drops by resuming from its byte offset. */
+export function Terminal({
+  org,
+  machine,
+  session,
+  fullWindow,
+}: {
+  org: string;
+  machine: string;
+  session: string;
+  fullWindow: boolean;
+}) {
+  const hostRef = useRef<HTMLDivElement>(null);
+  const connectionRef = useRef<TerminalConnection | null>(null);
+  const fitRef = useRef<FitAddon | null>(null);
+  const [info, setInfo] = useState<ConnectionInfo | null>(null);
+
+  useEffect(() => {
+    const host = hostRef.current;
+    if (!host) return;
+    const term = new XTerm({
+      allowProposedApi: true,
+      cursorBlink: true,
+      fontFamily: 'ui-monospace, "SFMono-Regular", "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      fontSize: 14,
+      scrollback: 5000,
+      theme: { background: '#0b1020', foreground: '#e5e7eb', cursor: '#a5b4fc' },
+    });
+    const fit = new FitAddon();
+    fitRef.current = fit;
+    term.loadAddon(fit);
+    term.loadAddon(new WebLinksAddon());
+    term.loadAddon(new Unicode11Addon());
+    term.unicode.activeVersion = '11';
+    term.open(host);
+
+    const connection = new TerminalConnection({
+      url: (query) => attachUrl(window.location, org, machine, session, query),
+      onOutput: (bytes) => term.write(bytes),
+      onReset: () => term.reset(),
+      onStatus: setInfo,
+    });
+    connectionRef.current = connection;
+
+    // Ctrl+Shift+C copies the selection, as in desktop terminals; Ctrl+C stays an interrupt.
+    term.attachCustomKeyEventHandler((event) => {
+      if (event.type === 'keydown' && event.ctrlKey && event.shiftKey && event.code === 'KeyC') {
+        const selection = term.getSelection();
+        if (selection) navigator.clipboard.writeText(selection).catch(() => undefined);
+        return false;
+      }
+      return true;
+    });
+    const input = term.onData((data) => connection.sendInput(data));
+    const binary = term.onBinary((data) =>
+      connection.sendInput(Uint8Array.from(data, (char) => char.charCodeAt(0) & 0xff)),
+    );
+    const resize = () => {
+      try {
+        fit.fit();
+      } catch {
+        // fit() throws while the element is hidden; the next resize fixes it.
+      }
+      connection.resize(term.cols, term.rows);
+    };
+    resize();
+    connection.connect();
+    term.focus();
+    const observer = new ResizeObserver(resize);
+    observer.observe(host);
+    const online = () => connection.reconnectNow();
+    window.addEventListener('online', online);
+    return () => {
+      window.removeEventListener('online', online);
+      observer.disconnect();
+      input.dispose();
+      binary.dispose();
+      connection.dispose();
+      connectionRef.current = null;
+      term.dispose();
+    };
+  }, [org, machine, session]);
+
+  // Refit when the full-window toggle changes the container.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: fullWindow changes the layout
+  useEffect(() => {
+    requestAnimationFrame(() => {
+      try {
+        fitRef.current?.fit();
+      } catch {
+        // Hidden element; see above.
+      }
+    });
+  }, [fullWindow]);
+
+  const status = info?.status ?? 'connecting';
+  return (
+    <div className="terminal-frame">
+      <div
+        className={`terminal-status status-${status}`}
+        role="status"
+        aria-live="polite"
+        data-status={status}
+      >
+        <span className="status-dot" aria-hidden="true" />
+        <span>{STATUS_TEXT[status]}</span>
+        {info ? <span className="muted">{statusDetail(info)}</span> : null}
+        {status === 'reconnecting' ? (
+          <button
+            type="button"
+            className="button button-small"
+            onClick={() => connectionRef.current?.reconnectNow()}
+          >
+            Retry now
+          </button>
+        ) : null}
+      </div>
+      <div className="terminal-host" ref={hostRef} data-testid="terminal" />
+    </div>
+  );
+}

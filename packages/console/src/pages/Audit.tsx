@@ -1,0 +1,108 @@
+import { useState } from 'react';
+import { Layout } from '../components/Layout.js';
+import { Empty, ErrorNotice, Loading } from '../components/States.js';
+import { type AuditEntry, api, canManageOrg } from '../lib/api.js';
+import { formatTime, userLabel } from '../lib/format.js';
+import { useSession } from '../lib/session-context.js';
+import { useResource } from '../lib/use-resource.js';
+
+export function Audit({ org }: { org: string }) {
+  const { me } = useSession();
+  const role = me?.orgs.find((candidate) => candidate.slug === org)?.role;
+  const first = useResource(`audit:${org}`, () => api.listAudit(org, null));
+  const [more, setMore] = useState<{ items: AuditEntry[]; cursor: string | null } | null>(null);
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [moreError, setMoreError] = useState<unknown>(null);
+
+  if (!canManageOrg(role)) {
+    return (
+      <Layout org={org} section="audit">
+        <h1>Audit log</h1>
+        <Empty title="Only admins can see the audit log">
+          <p>Ask an owner or admin of {org} if you need to know who did what.</p>
+        </Empty>
+      </Layout>
+    );
+  }
+
+  const items = [...(first.data?.items ?? []), ...(more?.items ?? [])];
+  const cursor = more ? more.cursor : (first.data?.nextCursor ?? null);
+  const loadMore = async () => {
+    if (!cursor) return;
+    setLoadingMore(true);
+    setMoreError(null);
+    try {
+      const page = await api.listAudit(org, cursor);
+      setMore({ items: [...(more?.items ?? []), ...page.items], cursor: page.nextCursor });
+    } catch (error) {
+      setMoreError(error);
+    } finally {
+      setLoadingMore(false);
+    }
+  };
+
+  return (
+    <Layout org={org} section="audit">
+      <div className="page-header">
+        <h1>Audit log</h1>
+        <button
+          type="button"
+          className="button button-small"
+          onClick={() => {
+            setMore(null);
+            first.reload();
+          }}
+        >
+          Refresh
+        </button>
+      </div>
+      {first.error && !first.data ? (
+        <ErrorNotice error={first.error} retry={first.reload} />
+      ) : !first.data ? (
+        <Loading what="the audit log" />
+      ) : items.length === 0 ? (
+        <Empty title="Nothing recorded yet" />
+      ) : (
+        <>
+          <div className="table-wrap">
+            <table className="table" aria-label="Audit log">
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">Who</th>
+                  <th scope="col">Action</th>
+                  <th scope="col">Target</th>
+                </tr>
+              </thead>
+              <tbody>
+                {items.map((entry, index) => (
+                  <tr key={entry.id ?? index}>
+                    <td data-label="When">{formatTime(entry.at ?? entry.createdAt)}</td>
+                    <td data-label="Who">{userLabel(entry.actor)}</td>
+                    <td data-label="Action">
+                      <code>{entry.action}</code>
+                    </td>
+                    <td data-label="Target">{auditTarget(entry)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {moreError ? <ErrorNotice error={moreError} /> : null}
+          {cursor ? (
+            <button type="button" className="button" onClick={loadMore} disabled={loadingMore}>
+              {loadingMore ? 'Loading…' : 'Load older entries'}
+            </button>
+          ) : null}
+        </>
+      )}
+    </Layout>
+  );
+}
+
+function auditTarget(entry: AuditEntry): string {
+  if (entry.target) return entry.target;
+  if (entry.targetType || entry.targetId)
+    return [entry.targetType, entry.targetId].filter(Boolean).join(' ');
+  return '—';
+}

@@ -1,0 +1,396 @@
+import { useEffect, useRef, useState } from 'react';
+import { CopyButton } from '../components/CopyButton.js';
+import { FormError } from '../components/Form.js';
+import { Layout } from '../components/Layout.js';
+import { Link } from '../components/Link.js';
+import { StateBadge } from '../components/StateBadge.js';
+import { Empty, ErrorNotice, errorMessage, Loading } from '../components/States.js';
+import {
+  api,
+  type Machine,
+  type MachineEvent,
+  type MachineState,
+  ownerLabel,
+  TRANSITIONAL_STATES,
+  type UrlAccess,
+} from '../lib/api.js';
+import { formatAge, formatTime, userLabel } from '../lib/format.js';
+import { navigate, pathTo } from '../lib/router.js';
+import { useResource } from '../lib/use-resource.js';
+
+type Action = 'start' | 'stop' | 'suspend';
+
+const ACTIONS: Record<MachineState, Action[]> = {
+  creating: [],
+  starting: [],
+  started: ['suspend', 'stop'],
+  suspended: ['start', 'stop'],
+  stopping: [],
+  stopped: ['start'],
+  destroying: [],
+  destroyed: [],
+  failed: ['start', 'stop'],
+};
+
+const ACTION_LABELS: Record<Action, string> = { start: 'Start', stop: 'Stop', suspend: 'Suspend' };
+
+const ACCESS_LABELS: Record<UrlAccess, string> = {
+  private: 'Private — owner and org admins',
+  org: 'Organization — every member',
+  public: 'Public — anyone with the link',
+};
+
+export function MachinePage({ org, machine: name }: { org: string; machine: string }) {
+  const machine = useResource(`machine:${org}/${name}`, () => api.getMachine(org, name), {
+    poll: { transitional: (data) => TRANSITIONAL_STATES.has(data.state) },
+  });
+  const state = machine.data?.state;
+  const events = useResource(`events:${org}/${name}:${state}`, () =>
+    api.listMachineEvents(org, name),
+  );
+
+  return (
+    <Layout org={org} section="machines">
+      <p className="breadcrumb">
+        <Link href={pathTo('orgs', org)}>Machines</Link> /
+      </p>
+      {machine.error && !machine.data ? (
+        <ErrorNotice error={machine.error} retry={machine.reload} />
+      ) : !machine.data ? (
+        <Loading what={name} />
+      ) : (
+        <>
+          <div className="page-header">
+            <h1 className="machine-title">
+              {machine.data.name} <StateBadge state={machine.data.state} />
+            </h1>
+            <Controls org={org} machine={machine.data} onChange={machine.reload} />
+          </div>
+          {machine.error ? <ErrorNotice error={machine.error} /> : null}
+          <div className="grid-2">
+            <section className="card" aria-labelledby="details-heading">
+              <h2 id="details-heading">Details</h2>
+              <dl className="details">
+                <dt>Owner</dt>
+                <dd>{ownerLabel(machine.data.owner)}</dd>
+                <dt>Size</dt>
+                <dd>{machine.data.size ?? '—'}</dd>
+                <dt>Region</dt>
+                <dd>{machine.data.region ?? '—'}</dd>
+                <dt>Runtime</dt>
+                <dd>{machine.data.runtime ?? '—'}</dd>
+                <dt>Created</dt>
+                <dd>{formatTime(machine.data.createdAt)}</dd>
+              </dl>
+            </section>
+            <UrlCard org={org} machine={machine.data} onChange={machine.reload} />
+          </div>
+          <Sessions org={org} machine={machine.data} />
+          <section className="card" aria-labelledby="timeline-heading">
+            <h2 id="timeline-heading">Timeline</h2>
+            {events.error && !events.data ? (
+              <ErrorNotice error={events.error} retry={events.reload} />
+            ) : !events.data ? (
+              <Loading what="events" />
+            ) : events.data.items.length === 0 ? (
+              <p className="muted">No events yet.</p>
+            ) : (
+              <ol className="timeline">
+                {events.data.items.map((event, index) => (
+                  <TimelineItem key={event.id ?? index} event={event} />
+                ))}
+              </ol>
+            )}
+          </section>
+        </>
+      )}
+    </Layout>
+  );
+}
+
+function TimelineItem({ event }: { event: MachineEvent }) {
+  const from = event.from ?? event.fromState;
+  const to = event.to ?? event.toState;
+  const cause = event.cause ?? event.reason;
+  const at = event.at ?? event.createdAt;
+  return (
+    <li>
+      <span className="timeline-what">
+        {from ? `${from} → ` : ''}
+        <strong>{to ?? 'event'}</strong>
+      </span>
+      {cause ? <span className="chip">{cause}</span> : null}
+      <span className="muted">{event.actor ? `by ${userLabel(event.actor)}` : ''}</span>
+      <time dateTime={at} title={formatTime(at)} className="muted">
+        {formatAge(at)}
+      </time>
+    </li>
+  );
+}
+
+function Controls({
+  org,
+  machine,
+  onChange,
+}: {
+  org: string;
+  machine: Machine;
+  onChange: () => void;
+}) {
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const run = async (label: string, action: () => Promise<unknown>) => {
+    setBusy(label);
+    setError(null);
+    try {
+      await action();
+      onChange();
+    } catch (failure) {
+      setError(errorMessage(failure));
+    } finally {
+      setBusy(null);
+    }
+  };
+  const gone = machine.state === 'destroying' || machine.state === 'destroyed';
+  return (
+    <div className="page-actions">
+      {ACTIONS[machine.state].map((action) => (
+        <button
+          key={action}
+          type="button"
+          className={action === 'start' ? 'button button-primary' : 'button'}
+          disabled={busy !== null}
+          onClick={() => run(action, () => api.machineAction(org, machine.name, action))}
+        >
+          {busy === action ? 'Working…' : ACTION_LABELS[action]}
+        </button>
+      ))}
+      {!gone ? (
+        <button
+          type="button"
+          className="button button-danger"
+          disabled={busy !== null}
+          onClick={() => setConfirming(true)}
+        >
+          Destroy
+        </button>
+      ) : null}
+      {error ? <FormError message={error} /> : null}
+      {confirming ? (
+        <DestroyDialog
+          name={machine.name}
+          onCancel={() => setConfirming(false)}
+          onConfirm={async () => {
+            await api.destroyMachine(org, machine.name);
+            setConfirming(false);
+            navigate(pathTo('orgs', org));
+          }}
+        />
+      ) : null}
+    </div>
+  );
+}
+
+function DestroyDialog({
+  name,
+  onCancel,
+  onConfirm,
+}: {
+  name: string;
+  onCancel: () => void;
+  onConfirm: () => Promise<void>;
+}) {
+  const [typed, setTyped] = useState('');
+  const inputRef = useRef<HTMLInputElement>(null);
+  // A modal dialog takes the focus so the keyboard is inside it (WAI-ARIA dialog pattern).
+  useEffect(() => inputRef.current?.focus(), []);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <div className="dialog-backdrop">
+      <div
+        className="dialog"
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby="destroy-heading"
+        onKeyDown={(event) => {
+          if (event.key === 'Escape') onCancel();
+        }}
+      >
+        <h2 id="destroy-heading">Destroy {name}?</h2>
+        <p>
+          This deletes the machine and its disk: files, packages and services are gone for good.
+        </p>
+        <form
+          onSubmit={async (event) => {
+            event.preventDefault();
+            if (typed !== name || busy) return;
+            setBusy(true);
+            setError(null);
+            try {
+              await onConfirm();
+            } catch (failure) {
+              setError(errorMessage(failure));
+              setBusy(false);
+            }
+          }}
+        >
+          <label htmlFor="destroy-confirm">
+            Type <strong>{name}</strong> to confirm
+          </label>
+          <input
+            id="destroy-confirm"
+            ref={inputRef}
+            autoComplete="off"
+            spellCheck={false}
+            value={typed}
+            onChange={(event) => setTyped(event.target.value)}
+          />
+          <FormError message={error} />
+          <div className="button-row">
+            <button
+              type="submit"
+              className="button button-danger"
+              disabled={typed !== name || busy}
+            >
+              {busy ? 'Destroying…' : 'Destroy machine'}
+            </button>
+            <button type="button" className="button" onClick={onCancel}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      </div>
+    </div>
+  );
+}
+
+function UrlCard({
+  org,
+  machine,
+  onChange,
+}: {
+  org: string;
+  machine: Machine;
+  onChange: () => void;
+}) {
+  const [error, setError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const url = machine.urls?.app;
+  const access = machine.urlAccess ?? 'private';
+  return (
+    <section className="card" aria-labelledby="url-heading">
+      <h2 id="url-heading">URL</h2>
+      {url ? (
+        <div className="copy-field">
+          <a href={url} target="_blank" rel="noreferrer" className="url">
+            {url}
+          </a>
+          <CopyButton text={url} />
+        </div>
+      ) : (
+        <p className="muted">No URL yet.</p>
+      )}
+      <label htmlFor="url-access">Who can open it</label>
+      <select
+        id="url-access"
+        value={access}
+        disabled={saving}
+        onChange={async (event) => {
+          setSaving(true);
+          setError(null);
+          try {
+            await api.updateMachine(org, machine.name, {
+              urlAccess: event.target.value as UrlAccess,
+            });
+            onChange();
+          } catch (failure) {
+            setError(errorMessage(failure));
+          } finally {
+            setSaving(false);
+          }
+        }}
+      >
+        {(Object.keys(ACCESS_LABELS) as UrlAccess[]).map((option) => (
+          <option key={option} value={option}>
+            {ACCESS_LABELS[option]}
+          </option>
+        ))}
+      </select>
+      <p className="field-hint">
+        Reaches port 8080 inside the machine; opening it wakes the machine.
+      </p>
+      <FormError message={error} />
+    </section>
+  );
+}
+
+function Sessions({ org, machine }: { org: string; machine: Machine }) {
+  const sessions = useResource(`sessions:${org}/${machine.name}`, () =>
+    api.listSessions(org, machine.name),
+  );
+  const [error, setError] = useState<string | null>(null);
+  const [creating, setCreating] = useState(false);
+  const open = (id: string) =>
+    navigate(pathTo('orgs', org, 'machines', machine.name, 'sessions', id));
+  const create = async () => {
+    setCreating(true);
+    setError(null);
+    try {
+      const session = await api.createSession(org, machine.name, { cols: 120, rows: 32 });
+      open(session.id);
+    } catch (failure) {
+      setError(errorMessage(failure));
+      setCreating(false);
+    }
+  };
+  const end = async (id: string) => {
+    setError(null);
+    try {
+      await api.endSession(org, machine.name, id);
+      sessions.reload();
+    } catch (failure) {
+      setError(errorMessage(failure));
+    }
+  };
+  return (
+    <section className="card" aria-labelledby="sessions-heading">
+      <div className="card-header">
+        <h2 id="sessions-heading">Terminals</h2>
+        <button
+          type="button"
+          className="button button-primary"
+          onClick={create}
+          disabled={creating}
+        >
+          {creating ? 'Opening…' : 'New terminal'}
+        </button>
+      </div>
+      <FormError message={error} />
+      {sessions.error && !sessions.data ? (
+        <ErrorNotice error={sessions.error} retry={sessions.reload} />
+      ) : !sessions.data ? (
+        <Loading what="terminals" />
+      ) : sessions.data.items.length === 0 ? (
+        <Empty title="No terminal sessions">
+          <p>A terminal session keeps running when you close the tab; come back to it any time.</p>
+        </Empty>
+      ) : (
+        <ul className="list">
+          {sessions.data.items.map((session) => (
+            <li key={session.id}>
+              <Link href={pathTo('orgs', org, 'machines', machine.name, 'sessions', session.id)}>
+                <code>{session.id}</code>
+              </Link>
+              <span className="muted">{formatAge(session.createdAt)}</span>
+              <button type="button" className="button button-small" onClick={() => end(session.id)}>
+                End
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

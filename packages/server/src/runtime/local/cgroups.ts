@@ -273,6 +273,17 @@ export class MachineCgroup {
   }
 }
 
+/** Removes the parent group (e.g. "snapvm") from every hierarchy once no machine is in it. */
+export function removeEmptyParent(layout: CgroupLayout, parent: string): void {
+  for (const h of layout.hierarchies) {
+    try {
+      rmdirSync(join(h, parent));
+    } catch {
+      // Still holds machines, or was never created in this hierarchy.
+    }
+  }
+}
+
 /** Groups below `parent` (e.g. "snapvm") in the freezer hierarchy: every running machine. */
 export function listCgroups(layout: CgroupLayout, parent: string): string[] {
   const freezer = layout.version === 2 ? layout.hierarchies[0] : layout.controllers.freezer;

@@ -29,7 +29,13 @@ import {
   type RuntimeDriver,
   RuntimeError,
 } from '../driver.js';
-import { type CgroupLayout, detectCgroupLayout, listCgroups, MachineCgroup } from './cgroups.js';
+import {
+  type CgroupLayout,
+  detectCgroupLayout,
+  listCgroups,
+  MachineCgroup,
+  removeEmptyParent,
+} from './cgroups.js';
 import {
   assertLocalHostSupported,
   childPids,
@@ -195,6 +201,7 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   async close(): Promise<void> {
+    removeEmptyParent(this.layout, this.cgroupParent);
     await teardownNetworkIfUnused(this.network);
     this.networkReady = false;
   }

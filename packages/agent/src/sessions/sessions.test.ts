@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  attachClient,
+  eventually,
+  renderScreen,
+  sleep,
+  startTestAgent,
+  TerminalClient,
+  type TestAgent,
+} from '../testing/agent-fixture.js';
+
+// A shell without rc files, so prompts and timing do not depend on the host's dotfiles.
+const SHELL = ['/bin/bash', '--norc', '--noprofile'];
+
+describe('terminal sessions', () => {
+  let agent: TestAgent;
+  const open: TerminalClient[] = [];
+  before(async () => {
+    agent = await startTestAgent({ ringBytes: 64 * 1024, clientQueueBytes: 256 * 1024 });
+  });
+  after(async () => {
+    for (const client of open) client.ws.terminate();
+    await agent.cleanup();
+  });
+
+  async function createSession(body: Record<string, unknown>): Promise<string> {
+    const res = await agent.request('POST', '/v1/sessions', body);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.id;
+  }
+
+  async function attach(id: string, query = ''): Promise<TerminalClient> {
+    const client = await attachClient(agent, id, query);
+    open.push(client);
+    return client;
+  }
+
+  test('stty size inside the shell follows a resize from the client', async () => {
+    const id = await createSession({ command: SHELL, cols: 80, rows: 24 });
+    const client = await attach(id, '?cols=100&rows=30');
+    client.type('stty size\r');
+    await client.waitForText('30 100');
+    client.control({ type: 'resize', cols: 132, rows: 43 });
+    await client.waitFor(() => client.controls.some((m) => m.type === 'size'), 'size message');
+    client.type('stty size\r');
+    await client.waitForText('43 132');
+    const listed = await agent.request('GET', `/v1/sessions/${id}`);
+    assert.equal(listed.body.cols, 132);
+    assert.equal(listed.body.rows, 43);
+    assert.equal(listed.body.attachedClients, 1);
+  });
+
+  test('the PTY takes the smallest size of the attached clients', async () => {
+    const id = await createSession({ command: SHELL });
+    const big = await attach(id, '?cols=150&rows=50');
+    const small = await attach(id, '?cols=90&rows=20');
+    big.type('stty size\r');
+    await big.waitForText('20 90');
+    await small.close();
+    await eventually(
+      () => agent.request('GET', `/v1/sessions/${id}`),
+      (r) => r.body.cols === 150 && r.body.rows === 50,
+      'size back to the remaining client',
+    );
+  });
+
+  test('a reattach restores a full-screen program on the alternate screen', async () => {
+    const id = await createSession({ command: SHELL, cols: 80, rows: 24 });
+    const first = await attach(id);
+    // Enter the alternate screen, draw, then push far more than the 64 KiB ring through it,
+    // so the mode switch is long gone from the raw buffer when the second client attaches.
+    const script =
+      "printf '\\033[?1049h\\033[2J\\033[1;1Htop-line'; " +
+      "for i in $(seq 1 3000); do printf '\\033[12;5Hcounter %05d \\033[31mred\\033[0m' $i; done; " +
+      "printf '\\033[20;3Hdone-drawing'; sleep 60\r";
+    first.type(script);
+    await first.waitForText('done-drawing', 10000);
+    await sleep(200);
+    await first.close();
+
+    const second = await attach(id);
+    const attached = second.attached;
+    assert.equal(attached?.mode, 'snapshot');
+    assert.ok(second.snapshot.length > 0, 'a snapshot was sent');
+    const restored = await renderScreen([second.snapshot, second.stream], 80, 24);
+    assert.equal(restored.bufferType, 'alternate');
+    assert.equal(restored.lines[0], 'top-line');
+    assert.equal(restored.lines[11], '    counter 03000 red');
+    assert.equal(restored.lines[19], '  done-drawing');
+    // The same bytes as a client that saw everything: compare with the original stream.
+    const original = await renderScreen([first.stream], 80, 24);
+    assert.deepEqual(restored.lines, original.lines);
+    assert.deepEqual(restored.cursor, original.cursor);
+    second.type('\x03');
+  });
+
+  test('resuming from an offset yields every byte exactly once', async () => {
+    const id = await createSession({
+      command: [
+        '/bin/bash',
+        '-c',
+        'for i in $(seq 1 400); do echo line-$i; sleep 0.003; done; sleep 60',
+      ],
+    });
+    const first = await attach(id, '?offset=0');
+    assert.equal(first.attached?.mode, 'resume');
+    assert.equal(first.attached?.offset, 0);
+    await first.waitForText('line-100\r\n');
+    await first.close();
+    const seen = first.stream.length;
+    await sleep(300);
+
+    const second = await attach(id, `?offset=${seen}`);
+    assert.equal(second.attached?.mode, 'resume');
+    assert.equal(second.attached?.offset, seen);
+    await second.waitForText('line-400\r\n', 10000);
+    const lines = Buffer.concat([first.stream, second.stream]).toString('utf8').split('\r\n');
+    lines.pop();
+    assert.deepEqual(
+      lines,
+      Array.from({ length: 400 }, (_, i) => `line-${i + 1}`),
+    );
+  });
+
+  test('an offset no longer buffered falls back to a screen snapshot', async () => {
+    const id = await createSession({
+      command: [
+        '/bin/bash',
+        '-c',
+        'head -c 200000 /dev/zero | tr "\\0" "y"; echo; echo the-end; sleep 60',
+      ],
+    });
+    await eventually(
+      () => agent.request('GET', `/v1/sessions/${id}`),
+      (r) => r.body.offset > 200000,
+      'output produced',
+    );
+    const client = await attach(id, '?offset=5');
+    assert.equal(client.attached?.mode, 'snapshot');
+    const screen = await renderScreen([client.snapshot, client.stream], 80, 24);
+    assert.ok(screen.lines.includes('the-end'), screen.lines.join('\n'));
+  });
+
+  test('two clients see the same output and both can type', async () => {
+    const id = await createSession({ command: SHELL });
+    const a = await attach(id, '?offset=0');
+    const b = await attach(id, '?offset=0');
+    a.type('echo from-a-$((6*7))\r');
+    await b.waitForText('from-a-42');
+    b.type('echo from-b-$((7*7))\r');
+    await a.waitForText('from-b-49');
+    await b.waitForText('from-b-49');
+    await sleep(100);
+    assert.equal(a.text(), b.text());
+  });
+
+  test('a slow client is dropped while a fast one keeps streaming', async () => {
+    // Loopback sockets absorb several MB in kernel buffers before the agent sees any backlog.
+    const total = 24_000_000;
+    const id = await createSession({
+      command: [
+        '/bin/bash',
+        '-c',
+        `sleep 0.3; head -c ${total} /dev/zero | tr "\\0" "x"; sleep 60`,
+      ],
+    });
+    const fast = await attach(id, '?offset=0');
+    const slow = await attach(id, '?offset=0');
+    // Stop reading: the agent's queue for this client grows until it passes the limit.
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await fast.waitFor(
+      () => fast.streamLength >= total,
+      `${total} bytes on the fast client`,
+      20000,
+    );
+    assert.equal(fast.streamLength, total);
+    await eventually(
+      () => agent.request('GET', `/v1/sessions/${id}`),
+      (r) => r.body.attachedClients === 1,
+      'the slow client dropped',
+    );
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    assert.equal(await slow.closed, 4008);
+  });
+
+  test('clients get the exit code and the session stays listable as exited', async () => {
+    const id = await createSession({ command: ['/bin/bash', '-c', 'read x; exit 7'] });
+    const client = await attach(id);
+    client.type('go\r');
+    await client.waitFor(() => client.controls.some((m) => m.type === 'exit'), 'exit message');
+    assert.equal(client.controls.find((m) => m.type === 'exit')?.code, 7);
+    assert.equal(await client.closed, 1000);
+    const listed = await agent.request('GET', `/v1/sessions/${id}`);
+    assert.equal(listed.body.state, 'exited');
+    assert.equal(listed.body.exitCode, 7);
+  });
+
+  test('a detached session keeps running and ends by DELETE', async () => {
+    const id = await createSession({ command: SHELL });
+    const client = await attach(id);
+    client.type('sleep 0.2; echo still-here > /dev/null\r');
+    await client.close();
+    await sleep(300);
+    const listed = await agent.request('GET', '/v1/sessions');
+    const mine = listed.body.items.find((s: { id: string }) => s.id === id);
+    assert.equal(mine.state, 'running');
+    assert.equal(mine.attachedClients, 0);
+    assert.equal((await agent.request('DELETE', `/v1/sessions/${id}`)).status, 204);
+    assert.equal((await agent.request('GET', `/v1/sessions/${id}`)).status, 404);
+  });
+
+  test('an idle detached session ends after its timeout', async () => {
+    const id = await createSession({ command: SHELL, idleTimeoutSeconds: 1 });
+    await eventually(
+      () => agent.request('GET', `/v1/sessions/${id}`),
+      (r) => r.body.state === 'exited',
+      'idle session ended',
+      4000,
+    );
+  });
+
+  test('bad session input is refused with a 4xx naming the field', async () => {
+    const cols = await agent.request('POST', '/v1/sessions', { cols: 'wide' });
+    assert.equal(cols.status, 400);
+    assert.equal(cols.body.error.field, 'cols');
+    const cmd = await agent.request('POST', '/v1/sessions', { command: ['no-such-program-x'] });
+    assert.equal(cmd.status, 422);
+    assert.equal(cmd.body.error.field, 'command');
+    const cwd = await agent.request('POST', '/v1/sessions', { cwd: '/no/such/dir' });
+    assert.equal(cwd.status, 422);
+    assert.equal(cwd.body.error.field, 'cwd');
+    const extra = await agent.request('POST', '/v1/sessions', { colour: 'red' });
+    assert.equal(extra.status, 400);
+    const json = await agent.request('POST', '/v1/sessions', '{"cols": 80');
+    assert.equal(json.status, 400);
+    assert.equal(json.body.error.code, 'invalid_json');
+    const missing = await agent.request('GET', '/v1/sessions/nope');
+    assert.equal(missing.status, 404);
+  });
+
+  test('a malformed control message closes the socket with 4000', async () => {
+    const id = await createSession({ command: SHELL });
+    const client = await attach(id);
+    client.control({ type: 'resize', cols: -5 });
+    assert.equal(await client.closed, 4000);
+    assert.equal(client.controls.at(-1)?.type, 'error');
+  });
+
+  test('attach with a bad query or an unknown session is refused before upgrading', async () => {
+    const id = await createSession({ command: SHELL });
+    const badQuery = new TerminalClient(agent.connect(`/v1/sessions/${id}/attach?cols=0`));
+    await assert.rejects(badQuery.opened, /400/);
+    const unknown = new TerminalClient(agent.connect('/v1/sessions/missing/attach'));
+    await assert.rejects(unknown.opened, /404/);
+    const noToken = new TerminalClient(agent.connect(`/v1/sessions/${id}/attach`, {}));
+    await assert.rejects(noToken.opened, /401/);
+  });
+});

@@ -1,0 +1,101 @@
+import type { Role } from '@snapvm/protocol';
+import { NotFoundError } from '../errors.js';
+
+export type Row = Record<string, unknown>;
+
+/** One transaction's queries; everything a handler does goes through one of these. */
+export interface Tx {
+  query<T = Row>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
+/**
+ * What a database engine must provide: transactions that begin with a prelude of settings,
+ * run as the row-level-security-bound application role.
+ */
+export interface Connector {
+  readonly kind: 'pglite' | 'postgres';
+  transaction<T>(prelude: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
+  ping(): Promise<void>;
+  stats(): PoolStats;
+  close(): Promise<void>;
+}
+
+export interface OrgContext {
+  orgId: string;
+  slug: string;
+  name: string;
+  role: Role;
+  planId: string;
+  createdAt: Date | string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The prelude is sent together with BEGIN in one round trip, so it can't take parameters. */
+function uuidLiteral(value: string): string {
+  if (!UUID.test(value)) throw new Error('acting user id is not a uuid');
+  return `'${value}'`;
+}
+
+/**
+ * The single choke point for tenancy: every transaction first sets who is acting, and the
+ * RLS policies of migrations/0001-init.sql read those transaction-local settings.
+ */
+export class Database {
+  constructor(private readonly connector: Connector) {}
+
+  get kind(): 'pglite' | 'postgres' {
+    return this.connector.kind;
+  }
+
+  /** For work with no acting user: credential look-ups, org creation, the reconciler. */
+  asSystem<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.connector.transaction(`SELECT set_config('snapvm.system', 'on', true)`, fn);
+  }
+
+  /** A signed-in user outside any org: their account, tokens and memberships. */
+  asUser<T>(userId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.connector.transaction(
+      `SELECT set_config('snapvm.user_id', ${uuidLiteral(userId)}, true)`,
+      fn,
+    );
+  }
+
+  /**
+   * A signed-in user acting inside one org. The org context is set only when the user is a
+   * member (in the same statement that checks it); otherwise the org is "not found".
+   */
+  asMember<T>(userId: string, orgSlug: string, fn: (tx: Tx, org: OrgContext) => Promise<T>) {
+    return this.asUser(userId, async (tx) => {
+      const [org] = await tx.query<OrgContext>(
+        `SELECT o.id AS "orgId", o.slug, o.name, o.plan_id AS "planId", m.role,
+                o.created_at AS "createdAt",
+                set_config('snapvm.org_id', o.id::text, true),
+                set_config('snapvm.org_role', m.role, true)
+           FROM orgs o JOIN memberships m ON m.org_id = o.id AND m.user_id = snapvm_user_id()
+          WHERE o.slug = $1`,
+        [orgSlug],
+      );
+      if (!org) throw new NotFoundError(`Organization "${orgSlug}"`);
+      return fn(tx, org);
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.connector.ping();
+  }
+
+  stats(): PoolStats {
+    return this.connector.stats();
+  }
+
+  close(): Promise<void> {
+    return this.connector.close();
+  }
+}

@@ -41,6 +41,7 @@ export function Terminal({
   const hostRef = useRef<HTMLDivElement>(null);
   const connectionRef = useRef<TerminalConnection | null>(null);
   const fitRef = useRef<FitAddon | null>(null);
+  const termRef = useRef<XTerm | null>(null);
   const [info, setInfo] = useState<ConnectionInfo | null>(null);
 
   useEffect(() => {
@@ -61,6 +62,7 @@ export function Terminal({
     term.loadAddon(new Unicode11Addon());
     term.unicode.activeVersion = '11';
     term.open(host);
+    termRef.current = term;
 
     const connection = new TerminalConnection({
       url: (query) => attachUrl(window.location, org, machine, session, query),
@@ -105,11 +107,13 @@ export function Terminal({
       binary.dispose();
       connection.dispose();
       connectionRef.current = null;
+      termRef.current = null;
       term.dispose();
     };
   }, [org, machine, session]);
 
-  // Refit when the full-window toggle changes the container.
+  // Refit when the full-window toggle changes the container, and give the keyboard back to
+  // the terminal rather than leaving it on the toggle button.
   // biome-ignore lint/correctness/useExhaustiveDependencies: fullWindow changes the layout
   useEffect(() => {
     requestAnimationFrame(() => {
@@ -118,6 +122,7 @@ export function Terminal({
       } catch {
         // Hidden element; see above.
       }
+      termRef.current?.focus();
     });
   }, [fullWindow]);
 

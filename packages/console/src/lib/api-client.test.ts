@@ -24,6 +24,8 @@ test('a field named by the server lands next to that field', () => {
       },
     },
     { error: { code: 'invalid', message: 'body/email must be a valid email' } },
+    { error: { code: 'invalid_input', message: 'email: must be a valid email' } },
+    { error: { code: 'invalid_input', message: 'body.email: must be a valid email' } },
   ];
   for (const body of cases) {
     const form = formErrorsFrom(errorFromResponse(400, body), ['email', 'password']);

@@ -61,8 +61,16 @@ function fieldFromEnvelope(error: Record<string, unknown>): string | null {
     }
   }
   const message = readString(error.message);
-  const prefixed = message?.match(/^(?:body|querystring|params)\/([A-Za-z0-9_]+)/);
-  return prefixed?.[1] ?? null;
+  const prefixed = message?.match(FIELD_PREFIX);
+  const named = prefixed?.[1] ?? prefixed?.[2];
+  return named ? lastPathPart(named) : null;
+}
+
+// "email: must be a valid email" (SnapVM's ValidationError) or "body/email must ..." (fastify).
+const FIELD_PREFIX = /^(?:(?:body|querystring|params)\/([A-Za-z0-9_.]+)\s|([A-Za-z0-9_.]+):\s)/;
+
+function withoutFieldPrefix(message: string): string {
+  return message.replace(FIELD_PREFIX, '').trim();
 }
 
 function lastPathPart(path: string): string {
@@ -127,7 +135,7 @@ export function formErrorsFrom(error: unknown, formFields: readonly string[]): F
   }
   const field = error.field && formFields.includes(error.field) ? error.field : null;
   if (field) {
-    const stripped = error.message.replace(/^(?:body|querystring|params)\/[A-Za-z0-9_]+\s*/, '');
+    const stripped = withoutFieldPrefix(error.message);
     return { fields: { [field]: capitalize(stripped || error.message) }, form: null };
   }
   if ([400, 409, 422].includes(error.status)) {

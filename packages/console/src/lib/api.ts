@@ -63,8 +63,8 @@ export type MachineState =
 
 export type UrlAccess = 'private' | 'org' | 'public';
 
-/** The owner arrives as a user object or as a bare id, depending on the server version. */
-export type MachineOwner = User | string;
+/** null when the owner's account is gone; a bare id from older servers. */
+export type MachineOwner = User | string | null;
 
 export interface Machine {
   id: string;
@@ -81,6 +81,8 @@ export interface Machine {
 
 export interface MachineEvent {
   id?: string;
+  /** `desired`: someone (or the idle timer) asked for a state; `observed`: the machine got there. */
+  kind?: 'desired' | 'observed';
   at?: string;
   createdAt?: string;
   from?: string | null;
@@ -98,7 +100,7 @@ export interface AuditEntry {
   createdAt?: string;
   action: string;
   actor?: User | string | null;
-  target?: string | null;
+  target?: string | { type: string; id: string | null } | null;
   targetType?: string | null;
   targetId?: string | null;
   details?: unknown;
@@ -186,11 +188,13 @@ export function attachUrl(
   return `${scheme}//${location.host}${machinePath(org, machine)}/sessions/${enc(session)}/attach${search ? `?${search}` : ''}`;
 }
 
-export function ownerId(owner: MachineOwner): string {
+export function ownerId(owner: MachineOwner): string | null {
+  if (owner === null) return null;
   return typeof owner === 'string' ? owner : owner.id;
 }
 
 export function ownerLabel(owner: MachineOwner): string {
+  if (owner === null) return 'former member';
   return typeof owner === 'string' ? owner : owner.name || owner.email;
 }
 

@@ -101,8 +101,11 @@ export function Audit({ org }: { org: string }) {
 }
 
 function auditTarget(entry: AuditEntry): string {
-  if (entry.target) return entry.target;
-  if (entry.targetType || entry.targetId)
+  const target = entry.target;
+  if (typeof target === 'string') return target;
+  if (target) return [target.type, target.id].filter(Boolean).join(' ');
+  if (entry.targetType || entry.targetId) {
     return [entry.targetType, entry.targetId].filter(Boolean).join(' ');
+  }
   return '—';
 }

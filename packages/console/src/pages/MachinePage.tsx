@@ -110,17 +110,25 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
 
 function TimelineItem({ event }: { event: MachineEvent }) {
   const from = event.from ?? event.fromState;
-  const to = event.to ?? event.toState;
+  const to = event.to ?? event.toState ?? 'event';
   const cause = event.cause ?? event.reason;
   const at = event.at ?? event.createdAt;
   return (
-    <li>
+    <li data-kind={event.kind}>
       <span className="timeline-what">
-        {from ? `${from} → ` : ''}
-        <strong>{to ?? 'event'}</strong>
+        {event.kind === 'desired' ? (
+          <>
+            asked for <strong>{to}</strong>
+          </>
+        ) : (
+          <>
+            {from ? `${from} → ` : ''}
+            <strong>{to}</strong>
+          </>
+        )}
       </span>
       {cause ? <span className="chip">{cause}</span> : null}
-      <span className="muted">{event.actor ? `by ${userLabel(event.actor)}` : ''}</span>
+      {event.actor ? <span className="muted">by {userLabel(event.actor)}</span> : null}
       <time dateTime={at} title={formatTime(at)} className="muted">
         {formatAge(at)}
       </time>

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { type Person, type Stack, screenshot, startStack } from './harness.js';
+
+// The terminal page in real Chromium with xterm.js, attached to a real agent's PTY session on
+// this host. Until the server's terminal gateway (issue 5) exists, the test's front door pipes
+// the attach WebSocket to the agent exactly as the gateway will; sign-in and orgs are the real
+// server's.
+
+let stack: Stack;
+let person: Person;
+let sessionPath = '';
+
+before(async () => {
+  stack = await startStack({ agent: true });
+  person = await stack.newPerson({ width: 1100, height: 700 });
+  const { context } = person;
+  const headers = { origin: stack.url };
+  const signup = await context.request.post('/api/v1/auth/signup', {
+    headers,
+    data: {
+      email: `term-${Date.now()}@example.com`,
+      password: 'terminal password 1',
+      name: 'Tess',
+    },
+  });
+  assert.equal(signup.status(), 201, await signup.text());
+  const org = await context.request.post('/api/v1/orgs', {
+    headers,
+    data: { slug: 'term', name: 'Terminal Org' },
+  });
+  assert.equal(org.status(), 201, await org.text());
+  const agent = stack.agent;
+  assert.ok(agent);
+  const created = await fetch(`http://${agent.host}:${agent.port}/v1/sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${agent.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ cols: 100, rows: 30 }),
+  });
+  const body = await created.text();
+  assert.equal(created.status, 201, body);
+  const { id } = JSON.parse(body) as { id: string };
+  sessionPath = `/orgs/term/machines/dev/sessions/${id}`;
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+/** The terminal's visible rows as text, one line per row (xterm's DOM renderer). */
+async function screenText(page: Page): Promise<string> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('.xterm-rows > div'), (row) => row.textContent ?? '')
+      .map((line) => line.replace(/\u00a0/g, ' ').replace(/\s+$/, ''))
+      .join('\n'),
+  );
+}
+
+async function waitForScreen(page: Page, pattern: RegExp, what: string): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await screenText(page);
+    if (pattern.test(text)) return text;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`terminal never showed ${what}; screen:\n${text}`);
+}
+
+async function waitForStatus(page: Page, status: string): Promise<void> {
+  await page.locator(`.terminal-status[data-status="${status}"]`).waitFor({ timeout: 15_000 });
+}
+
+async function typeInto(page: Page, text: string): Promise<void> {
+  await page.locator('.xterm-helper-textarea').focus();
+  await page.keyboard.type(text);
+}
+
+let hello = '';
+
+test('typing a command in the browser terminal runs it and shows its output', async () => {
+  const { page } = person;
+  await page.goto(sessionPath);
+  await waitForStatus(page, 'connected');
+  await typeInto(page, 'echo hello-$RANDOM\n');
+  const text = await waitForScreen(page, /^hello-\d+$/m, 'the echo output');
+  hello = text.match(/^hello-\d+$/m)?.[0] ?? '';
+  assert.ok(hello);
+  await screenshot(page, '20-terminal');
+});
+
+test('a reload reattaches to the same session and restores the screen', async () => {
+  const { page } = person;
+  await page.reload();
+  await waitForStatus(page, 'connected');
+  const restored = await waitForScreen(page, new RegExp(`^${hello}$`, 'm'), 'the restored output');
+  assert.match(restored, /echo hello-\$RANDOM/);
+  assert.ok(stack.front);
+  assert.equal(
+    new URLSearchParams(stack.front.attaches.at(-1)).has('offset'),
+    false,
+    'a fresh page has no offset: the agent sends the screen',
+  );
+});
+
+test('a second tab on the same session sees what the first one types', async () => {
+  const second = await person.context.newPage();
+  await second.goto(sessionPath);
+  await waitForStatus(second, 'connected');
+  await waitForScreen(second, new RegExp(`^${hello}$`, 'm'), 'the shared output');
+  await typeInto(second, 'echo from-second-$((40+2))\n');
+  await waitForScreen(person.page, /^from-second-42$/m, 'input from the second tab');
+  await second.close();
+});
+
+test('after a network drop the terminal shows it is reconnecting and resumes without repeats', async () => {
+  const { page } = person;
+  const before = await screenText(page);
+  const count = (text: string) => text.split('\n').filter((line) => line === hello).length;
+  assert.ok(stack.front);
+  const attachesBefore = stack.front.attaches.length;
+  stack.front.dropTerminals();
+  await page.locator('.terminal-status[data-status="reconnecting"]').waitFor({ timeout: 5_000 });
+  await screenshot(page, '21-terminal-reconnecting');
+  await waitForStatus(page, 'connected');
+  const resume = new URLSearchParams(stack.front.attaches[attachesBefore]);
+  assert.ok(Number(resume.get('offset')) > 0, `reconnect resumes from an offset: ${resume}`);
+  await typeInto(page, 'echo after-drop-$((6*7))\n');
+  const after = await waitForScreen(page, /^after-drop-42$/m, 'output after the drop');
+  assert.equal(count(after), count(before), 'no output was replayed twice');
+});
+
+test('full-window mode gives the terminal the whole page', async () => {
+  const { page } = person;
+  await page.getByRole('button', { name: 'Full window' }).click();
+  const box = await page.locator('.terminal-frame').boundingBox();
+  assert.ok(box && box.width > 1000 && box.height > 600, JSON.stringify(box));
+  await screenshot(page, '22-terminal-full-window');
+  await page.getByRole('button', { name: 'Exit full window' }).click();
+});
+
+test('when the shell exits the terminal says so and stops reconnecting', async () => {
+  const { page } = person;
+  const attaches = stack.front?.attaches.length ?? 0;
+  await typeInto(page, 'exit 3\n');
+  await waitForStatus(page, 'exited');
+  assert.match((await page.locator('.terminal-status').textContent()) ?? '', /exit code 3/);
+  await page.waitForTimeout(1500);
+  assert.equal(stack.front?.attaches.length, attaches);
+});
+
+test('the terminal page threw and logged nothing', () => {
+  assert.deepEqual(person.problems, []);
+});

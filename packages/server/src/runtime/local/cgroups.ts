@@ -213,26 +213,38 @@ export class MachineCgroup {
    * PIDs are read and killed, then thaw so the SIGKILLs are delivered.
    */
   async killAll(timeoutMs = 10_000): Promise<void> {
-    if (this.pids().length === 0) return;
+    if (this.pids().length === 0 && this.strayPids().length === 0) return;
     if (this.layout.version === 2) {
       writeFileSync(join(this.dir(this.layout.hierarchies[0] as string), 'cgroup.kill'), '1');
     } else {
       await this.freeze();
-      for (const pid of this.pids()) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
+      for (const pid of this.pids()) killQuietly(pid);
       await this.thaw();
+      // A process that died halfway through joining the hierarchies can leave a sibling in
+      // some of them only (outside the freezer); rmdir would then fail with EBUSY.
+      for (const pid of this.strayPids()) killQuietly(pid);
     }
-    if (!(await waitUntil(() => this.pids().length === 0, timeoutMs, 2))) {
+    const empty = () => this.pids().length === 0 && this.strayPids().length === 0;
+    if (!(await waitUntil(empty, timeoutMs, 2))) {
       throw new RuntimeError(
         `processes of ${this.group} survived SIGKILL: ${this.pids().join(' ')}`,
         'failed',
       );
     }
+  }
+
+  /** v1: processes in this group in any hierarchy other than the freezer. */
+  private strayPids(): number[] {
+    if (this.layout.version === 2) return [];
+    const found = new Set<number>();
+    for (const file of this.procsFiles()) {
+      try {
+        for (const pid of readFileSync(file, 'utf8').split('\n')) if (pid) found.add(Number(pid));
+      } catch {
+        // Not created in this hierarchy.
+      }
+    }
+    return [...found];
   }
 
   memoryBytes(): number {
@@ -262,14 +274,36 @@ export class MachineCgroup {
     }
   }
 
-  remove(): void {
-    for (const h of this.layout.hierarchies) {
-      try {
-        rmdirSync(this.dir(h));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
+  /**
+   * Killed processes keep their cgroups busy until their parent reaps them; after a server
+   * crash that parent is the host's init, which may take a moment, hence the retries.
+   */
+  async remove(timeoutMs = 5_000): Promise<void> {
+    let lastError: unknown;
+    const removed = await waitUntil(
+      () => {
+        lastError = undefined;
+        for (const h of this.layout.hierarchies) {
+          try {
+            rmdirSync(this.dir(h));
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') lastError = err;
+          }
+        }
+        return lastError === undefined;
+      },
+      timeoutMs,
+      10,
+    );
+    if (!removed) throw lastError;
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
   }
 }
 

@@ -115,7 +115,7 @@ export class LocalDriver implements RuntimeDriver {
   private readonly cgroupParent: string;
   private readonly layout: CgroupLayout;
   private readonly locks = new Map<string, Promise<unknown>>();
-  private networkReady = false;
+  private networkReady: Promise<void> | undefined;
 
   constructor(private readonly options: LocalDriverOptions) {
     assertLocalHostSupported();
@@ -202,8 +202,7 @@ export class LocalDriver implements RuntimeDriver {
 
   async close(): Promise<void> {
     removeEmptyParent(this.layout, this.cgroupParent);
-    await teardownNetworkIfUnused(this.network);
-    this.networkReady = false;
+    if (await teardownNetworkIfUnused(this.network)) this.networkReady = undefined;
   }
 
   /**
@@ -302,10 +301,12 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     if (observed.state === 'broken') await this.teardown(id, { graceful: false });
 
     const rootfs = await this.options.image();
-    if (!this.networkReady) {
-      await ensureNetwork(this.network);
-      this.networkReady = true;
-    }
+    // Shared by concurrent starts; a failure is retried by the next start.
+    this.networkReady ??= ensureNetwork(this.network).catch((err) => {
+      this.networkReady = undefined;
+      throw err;
+    });
+    await this.networkReady;
     const dir = this.machineDir(id);
     const base = this.uidBase + record.slot * uidRange;
     const cgroup = this.cgroup(id);
@@ -366,7 +367,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     const record = this.record(id);
     await detachMachine(this.network, record.slot);
     await this.unmountAll(id);
-    cgroup.remove();
+    await cgroup.remove();
     rmSync(join(this.machineDir(id), 'state.json'), { force: true });
     rmSync(this.socketPath(id), { force: true });
   }
@@ -392,8 +393,14 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
 
   private async spawnNamespaceHolder(cgroup: MachineCgroup, base: number): Promise<ChildProcess> {
     // The holder only owns the new user namespace while the parent writes its uid map; no
-    // stdio, so it never keeps a pipe to the server open.
-    const holder = spawn('unshare', ['--user', 'sleep', 'infinity'], {
+    // stdio, so it never keeps a pipe to the server open. It joins the machine's cgroups
+    // itself, before unsharing, so that a server crash at any point leaves it findable (and
+    // killed by the next stop) rather than orphaned.
+    const join = cgroup
+      .procsFiles()
+      .map((f) => `echo $$ > ${f}`)
+      .join('\n');
+    const holder = spawn('sh', ['-c', `set -e\n${join}\nexec unshare --user sleep infinity`], {
       stdio: 'ignore',
       detached: true,
       env: hostToolEnv,
@@ -401,8 +408,6 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     holder.unref();
     const pid = holder.pid;
     if (!pid) throw new RuntimeError('could not spawn the user namespace holder', 'failed');
-    // Joined so that a crash before the machine runs still leaves it findable (and killable).
-    for (const file of cgroup.procsFiles()) writeFileSync(file, String(pid));
     const ownUserns = namespaceId(process.pid, 'user');
     if (!(await waitUntil(() => namespaceId(pid, 'user') !== ownUserns, 5_000, 1))) {
       throw new RuntimeError('the user namespace holder did not start', 'failed');

@@ -62,6 +62,9 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 
 export interface TestDriverSetup {
   options: LocalDriverOptions;
+  rootfs: string;
+  /** A temporary directory removed by cleanup. */
+  scratch: string;
   newDriver(): LocalDriver;
   cleanup(): Promise<void>;
 }
@@ -98,6 +101,8 @@ export function setUpTestDriver(rootfs: string, lane: number): TestDriverSetup {
   const drivers: LocalDriver[] = [];
   return {
     options,
+    rootfs,
+    scratch,
     newDriver() {
       const driver = new LocalDriver(options);
       drivers.push(driver);

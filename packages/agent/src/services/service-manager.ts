@@ -60,6 +60,7 @@ export class ServiceManager {
   private async startAfterDependencies(name: string): Promise<void> {
     const runner = this.runners.get(name);
     if (!runner) return;
+    runner.expectStart();
     const deps = runner.definition.dependsOn;
     const results = await Promise.all(
       deps.map((dep) => this.runners.get(dep)?.waitUntilUp(DEPENDENCY_WAIT_MS) ?? false),

@@ -79,11 +79,17 @@ export class ServiceRunner {
       };
       const check = () => {
         if (up()) done(true);
-        else if (this.status === 'failed') done(false);
+        else if (final() && !this.wanted) done(false);
       };
       const timer = setTimeout(() => done(false), timeoutMs);
       this.waiters.add(check);
     });
+  }
+
+  /** Marks the service as about to start (it waits for its dependencies), so dependents
+   * wait for it instead of giving up on a service that merely has not started yet. */
+  expectStart(): void {
+    this.wanted = true;
   }
 
   start(): void {
@@ -100,8 +106,6 @@ export class ServiceRunner {
     this.clearRestartTimer();
     const def = this.definition;
     this.setStatus('starting');
-    this.exitCode = null;
-    this.exitSignal = null;
     let child: ChildProcess;
     try {
       child = spawn(def.command, def.args, {

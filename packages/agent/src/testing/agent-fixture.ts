@@ -24,6 +24,7 @@ export interface TestAgent {
     headers?: Record<string, string>,
   ): Promise<{
     status: number;
+    // biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape and assert each field they use
     body: any;
   }>;
   connect(path: string, headers?: Record<string, string>): WebSocket;

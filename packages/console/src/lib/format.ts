@@ -19,8 +19,9 @@ export function formatAge(value: string | null | undefined, now = Date.now()): s
   return `${Math.floor(seconds / 86400)} d ago`;
 }
 
-export function userLabel(user: User | string | null | undefined): string {
+/** Just the name (or email when there is no name), for compact lists. */
+export function userName(user: User | string | null | undefined): string {
   if (!user) return 'system';
   if (typeof user === 'string') return user;
-  return user.name ? `${user.name} <${user.email}>` : user.email;
+  return user.name || user.email;
 }

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { Layout } from '../components/Layout.js';
 import { Empty, ErrorNotice, Loading } from '../components/States.js';
 import { type AuditEntry, api, canManageOrg } from '../lib/api.js';
-import { formatTime, userLabel } from '../lib/format.js';
+import { formatTime, userName } from '../lib/format.js';
 import { useSession } from '../lib/session-context.js';
 import { useResource } from '../lib/use-resource.js';
 
@@ -72,17 +72,29 @@ export function Audit({ org }: { org: string }) {
                   <th scope="col">Who</th>
                   <th scope="col">Action</th>
                   <th scope="col">Target</th>
+                  <th scope="col">Details</th>
                 </tr>
               </thead>
               <tbody>
                 {items.map((entry, index) => (
                   <tr key={entry.id ?? index}>
                     <td data-label="When">{formatTime(entry.at ?? entry.createdAt)}</td>
-                    <td data-label="Who">{userLabel(entry.actor)}</td>
+                    <td data-label="Who">
+                      <span
+                        title={typeof entry.actor === 'object' ? entry.actor?.email : undefined}
+                      >
+                        {userName(entry.actor)}
+                      </span>
+                    </td>
                     <td data-label="Action">
                       <code>{entry.action}</code>
                     </td>
-                    <td data-label="Target">{auditTarget(entry)}</td>
+                    <td data-label="Target">
+                      <span title={auditTarget(entry)}>{shortTarget(auditTarget(entry))}</span>
+                    </td>
+                    <td data-label="Details" className="audit-details">
+                      {auditDetails(entry.details)}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -108,4 +120,20 @@ function auditTarget(entry: AuditEntry): string {
     return [entry.targetType, entry.targetId].filter(Boolean).join(' ');
   }
   return '—';
+}
+
+/** "machine 3f2a9c1e" instead of a full UUID; the full target is in the tooltip. */
+function shortTarget(target: string): string {
+  return target.replace(/\b([0-9a-f]{8})-[0-9a-f-]{27}\b/g, '$1');
+}
+
+function auditDetails(details: unknown): string {
+  if (!details || typeof details !== 'object') return typeof details === 'string' ? details : '';
+  return Object.entries(details as Record<string, unknown>)
+    .filter(([, value]) => value !== null && value !== undefined)
+    .map(
+      ([key, value]) =>
+        `${key}: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+    )
+    .join(' · ');
 }

@@ -14,7 +14,8 @@ import {
   TRANSITIONAL_STATES,
   type UrlAccess,
 } from '../lib/api.js';
-import { formatAge, formatTime, userLabel } from '../lib/format.js';
+import { ApiError } from '../lib/api-client.js';
+import { formatAge, formatTime, userName } from '../lib/format.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { useResource } from '../lib/use-resource.js';
 
@@ -128,7 +129,7 @@ function TimelineItem({ event }: { event: MachineEvent }) {
         )}
       </span>
       {cause ? <span className="chip">{cause}</span> : null}
-      {event.actor ? <span className="muted">by {userLabel(event.actor)}</span> : null}
+      {event.actor ? <span className="muted">by {userName(event.actor)}</span> : null}
       <time dateTime={at} title={formatTime(at)} className="muted">
         {formatAge(at)}
       </time>
@@ -376,7 +377,9 @@ function Sessions({ org, machine }: { org: string; machine: Machine }) {
         </button>
       </div>
       <FormError message={error} />
-      {sessions.error && !sessions.data ? (
+      {sessions.error instanceof ApiError && sessions.error.status === 404 ? (
+        <p className="muted">Terminals are not available on this server yet.</p>
+      ) : sessions.error && !sessions.data ? (
         <ErrorNotice error={sessions.error} retry={sessions.reload} />
       ) : !sessions.data ? (
         <Loading what="terminals" />

@@ -175,6 +175,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       return;
     }
     route(req, res, token).catch((err: unknown) => {
+      // A refused request whose body was not read cannot leave the connection reusable.
+      if (!req.complete && !res.headersSent) res.setHeader('connection', 'close');
       if (err instanceof HttpError) return sendError(res, err);
       log('error', 'request failed', {
         method: req.method,

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { attachClient, startTestAgent, type TestAgent } from './testing/agent-fixture.js';
+
+describe('agent API', () => {
+  let agent: TestAgent;
+  before(async () => {
+    agent = await startTestAgent();
+  });
+  after(() => agent.cleanup());
+
+  test('requests without the right token are refused', async () => {
+    assert.equal((await agent.request('GET', '/v1/health', undefined, {})).status, 401);
+    const wrong = await agent.request('GET', '/v1/health', undefined, {
+      authorization: `Bearer ${agent.token}x`,
+    });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error.code, 'unauthorized');
+    const ok = await agent.request('GET', '/v1/health');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.status, 'ok');
+  });
+
+  test('unknown routes are 404 and wrong methods 405', async () => {
+    assert.equal((await agent.request('GET', '/v1/nothing')).status, 404);
+    assert.equal((await agent.request('GET', '/v2/health')).status, 404);
+    assert.equal((await agent.request('PATCH', '/v1/sessions')).status, 405);
+  });
+
+  test('an oversized body is refused with 413', async () => {
+    const res = await agent.request('POST', '/v1/exec', 'x'.repeat(11 * 1024 * 1024));
+    assert.equal(res.status, 413);
+  });
+
+  test('activity reports attached terminals and the time of the last input', async () => {
+    const idle = await agent.request('GET', '/v1/activity');
+    assert.equal(idle.body.busy, false);
+    assert.deepEqual(idle.body.reasons, []);
+    const created = await agent.request('POST', '/v1/sessions', {
+      command: ['/bin/bash', '--norc', '--noprofile'],
+    });
+    const client = await attachClient(agent, created.body.id);
+    client.type('echo hi\r');
+    await client.waitForText('hi');
+    const busy = await agent.request('GET', '/v1/activity');
+    assert.equal(busy.body.busy, true);
+    assert.equal(busy.body.sessions.attachedClients, 1);
+    assert.match(busy.body.reasons[0], /terminal/);
+    assert.ok(busy.body.lastInputAt);
+    assert.ok(busy.body.lastOutputAt);
+    await client.close();
+    const after = await agent.request('GET', '/v1/activity');
+    assert.equal(after.body.busy, false);
+    assert.equal(after.body.sessions.running, 1);
+  });
+});

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { eventually, sleep } from './testing/agent-fixture.js';
+
+// The bundle is what machines run, so it is tested as a separate process over a unix socket.
+const bundle = fileURLToPath(new URL('./bundle/agent.mjs', import.meta.url));
+
+function call(socketPath: string, token: string, method: string, path: string, body?: unknown) {
+  // biome-ignore lint/suspicious/noExplicitAny: tests read responses by shape and assert each field they use
+  return new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const req = request(
+      { socketPath, method, path, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+        });
+      },
+    );
+    req.once('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('the bundled agent process', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'snapvm-agent-main-'));
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = (env: Record<string, string>) => {
+    assert.ok(existsSync(bundle), `${bundle} is missing: run npm run build first`);
+    const child = spawn(process.execPath, [bundle], {
+      env: { PATH: process.env.PATH ?? '', SNAPVM_AGENT_LOG: 'silent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => {
+      stderr += c;
+    });
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
+    return { child, exited, stderr: () => stderr };
+  };
+
+  test('serves on a unix socket and shuts down cleanly on SIGTERM', async () => {
+    const token = 'bundle-test-token-0123456789';
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const socketPath = join(dir, 'agent.sock');
+    const { child, exited } = run({
+      SNAPVM_AGENT_SOCKET: socketPath,
+      SNAPVM_AGENT_TOKEN_FILE: tokenFile,
+      SNAPVM_AGENT_STATE_DIR: join(dir, 'state'),
+    });
+    await eventually(async () => existsSync(socketPath), Boolean, 'socket file');
+    const health = await call(socketPath, token, 'GET', '/v1/health');
+    assert.equal(health.status, 200);
+    assert.equal(health.body.pid, child.pid);
+    assert.equal((await call(socketPath, 'wrong', 'GET', '/v1/health')).status, 401);
+
+    const put = await call(socketPath, token, 'PUT', '/v1/services/sleeper', {
+      command: 'sleep',
+      args: ['60'],
+    });
+    assert.equal(put.status, 201);
+    const service = await eventually(
+      () => call(socketPath, token, 'GET', '/v1/services/sleeper'),
+      (r) => r.body.status === 'running',
+      'service running',
+    );
+    const session = await call(socketPath, token, 'POST', '/v1/sessions', {
+      command: ['/bin/sh', '-c', 'echo $TERM; sleep 60'],
+    });
+    assert.equal(session.status, 201);
+    await sleep(100);
+
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(isAlive(service.body.pid), false, 'the service was stopped');
+    assert.equal(isAlive(session.body.pid), false, 'the session was ended');
+    assert.equal(existsSync(socketPath), false, 'the socket file is removed');
+  });
+
+  test('refuses to start without a token file, saying why', async () => {
+    const { exited, stderr } = run({ SNAPVM_AGENT_LISTEN: '127.0.0.1:0' });
+    assert.equal(await exited, 2);
+    assert.match(stderr(), /SNAPVM_AGENT_TOKEN_FILE/);
+  });
+});

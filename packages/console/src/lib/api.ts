@@ -1,37 +1,45 @@
+// Typed calls for the endpoints of the API contract. Shapes come from @snapvm/protocol, the
+// schemas the server validates and documents with, so the two cannot drift.
+
+import type {
+  AuditEntry,
+  Machine,
+  MachineEvent,
+  MachineState,
+  Me,
+  Member,
+  Role,
+  Token,
+  UrlAccess,
+  User,
+} from '@snapvm/protocol';
+import { machineSizeSchema, machineSizes, roleSchema, runtimeTypeSchema } from '@snapvm/protocol';
 import { requestJson } from './api-client.js';
 
-// Typed calls for the endpoints of /work/shared/API.md. Shapes list the fields the contract
-// fixes; servers may send more, which the console ignores.
+export type { AuditEntry, Machine, MachineEvent, MachineState, Me, Member, Role, UrlAccess, User };
 
-export type Role = 'owner' | 'admin' | 'member';
-export const ROLES: readonly Role[] = ['owner', 'admin', 'member'];
+export const ROLES: readonly Role[] = roleSchema.options;
+export const MACHINE_SIZES: readonly string[] = machineSizeSchema.options;
+export const RUNTIMES: readonly string[] = runtimeTypeSchema.options;
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
+/** "small — 1 CPU, 1 GiB memory, 5 GiB disk" */
+export function sizeLabel(size: string): string {
+  const limits = machineSizes[size as keyof typeof machineSizes];
+  if (!limits) return size;
+  const memory =
+    limits.memoryMiB >= 1024 ? `${limits.memoryMiB / 1024} GiB` : `${limits.memoryMiB} MiB`;
+  return `${size} — ${limits.cpu} CPU, ${memory} memory, ${limits.diskGiB} GiB disk`;
 }
 
-export interface OrgMembership {
-  slug: string;
-  name: string;
-  role: Role;
-}
-
-export interface Me {
-  user: User;
-  orgs: OrgMembership[];
-}
+export type OrgMembership = Me['orgs'][number];
 
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
 
-export interface Member {
-  user: User;
-  role: Role;
-}
+export type ApiToken = Token;
+export type NewApiToken = Token & { token: string };
 
 export interface Invitation {
   id: string;
@@ -39,78 +47,10 @@ export interface Invitation {
   url: string;
 }
 
-export interface ApiToken {
-  id: string;
-  name: string;
-  createdAt?: string;
-  lastUsedAt?: string | null;
-}
-
-export interface NewApiToken extends ApiToken {
-  token: string;
-}
-
-export type MachineState =
-  | 'creating'
-  | 'starting'
-  | 'started'
-  | 'suspended'
-  | 'stopping'
-  | 'stopped'
-  | 'destroying'
-  | 'destroyed'
-  | 'failed';
-
-export type UrlAccess = 'private' | 'org' | 'public';
-
-/** null when the owner's account is gone; a bare id from older servers. */
-export type MachineOwner = User | string | null;
-
-export interface Machine {
-  id: string;
-  name: string;
-  state: MachineState;
-  size?: string | null;
-  region?: string | null;
-  runtime?: string | null;
-  owner: MachineOwner;
-  urls?: { app?: string | null };
-  urlAccess?: UrlAccess;
-  createdAt?: string;
-}
-
-export interface MachineEvent {
-  id?: string;
-  /** `desired`: someone (or the idle timer) asked for a state; `observed`: the machine got there. */
-  kind?: 'desired' | 'observed';
-  at?: string;
-  createdAt?: string;
-  from?: string | null;
-  to?: string | null;
-  fromState?: string | null;
-  toState?: string | null;
-  cause?: string | null;
-  reason?: string | null;
-  actor?: User | string | null;
-}
-
-export interface AuditEntry {
-  id?: string;
-  at?: string;
-  createdAt?: string;
-  action: string;
-  actor?: User | string | null;
-  target?: string | { type: string; id: string | null } | null;
-  targetType?: string | null;
-  targetId?: string | null;
-  details?: unknown;
-}
-
+/** Terminal sessions are relayed from the machine's agent; only the id is relied on. */
 export interface TerminalSession {
   id: string;
-  command?: string | string[];
   createdAt?: string;
-  clients?: number;
 }
 
 const enc = encodeURIComponent;
@@ -188,14 +128,13 @@ export function attachUrl(
   return `${scheme}//${location.host}${machinePath(org, machine)}/sessions/${enc(session)}/attach${search ? `?${search}` : ''}`;
 }
 
-export function ownerId(owner: MachineOwner): string | null {
-  if (owner === null) return null;
-  return typeof owner === 'string' ? owner : owner.id;
+export function ownerId(owner: Machine['owner']): string | null {
+  return owner?.id ?? null;
 }
 
-export function ownerLabel(owner: MachineOwner): string {
-  if (owner === null) return 'former member';
-  return typeof owner === 'string' ? owner : owner.name || owner.email;
+/** A machine whose owner's account is gone still shows who it belonged to, as far as known. */
+export function ownerLabel(owner: Machine['owner']): string {
+  return owner ? owner.name || owner.email : 'former member';
 }
 
 /** Admins and owners see and operate every machine of the org; members only their own. */

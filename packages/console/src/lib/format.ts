@@ -20,8 +20,6 @@ export function formatAge(value: string | null | undefined, now = Date.now()): s
 }
 
 /** Just the name (or email when there is no name), for compact lists. */
-export function userName(user: User | string | null | undefined): string {
-  if (!user) return 'system';
-  if (typeof user === 'string') return user;
-  return user.name || user.email;
+export function userName(user: User | null | undefined): string {
+  return user ? user.name || user.email : 'system';
 }

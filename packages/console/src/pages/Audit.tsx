@@ -78,13 +78,9 @@ export function Audit({ org }: { org: string }) {
               <tbody>
                 {items.map((entry, index) => (
                   <tr key={entry.id ?? index}>
-                    <td data-label="When">{formatTime(entry.at ?? entry.createdAt)}</td>
+                    <td data-label="When">{formatTime(entry.at)}</td>
                     <td data-label="Who">
-                      <span
-                        title={typeof entry.actor === 'object' ? entry.actor?.email : undefined}
-                      >
-                        {userName(entry.actor)}
-                      </span>
+                      <span title={entry.actor?.email}>{userName(entry.actor)}</span>
                     </td>
                     <td data-label="Action">
                       <code>{entry.action}</code>
@@ -113,13 +109,7 @@ export function Audit({ org }: { org: string }) {
 }
 
 function auditTarget(entry: AuditEntry): string {
-  const target = entry.target;
-  if (typeof target === 'string') return target;
-  if (target) return [target.type, target.id].filter(Boolean).join(' ');
-  if (entry.targetType || entry.targetId) {
-    return [entry.targetType, entry.targetId].filter(Boolean).join(' ');
-  }
-  return '—';
+  return [entry.target.type, entry.target.id].filter(Boolean).join(' ');
 }
 
 /** "machine 3f2a9c1e" instead of a full UUID; the full target is in the tooltip. */

@@ -110,10 +110,7 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
 }
 
 function TimelineItem({ event }: { event: MachineEvent }) {
-  const from = event.from ?? event.fromState;
-  const to = event.to ?? event.toState ?? 'event';
-  const cause = event.cause ?? event.reason;
-  const at = event.at ?? event.createdAt;
+  const { from, to, reason, at } = event;
   return (
     <li data-kind={event.kind}>
       <span className="timeline-what">
@@ -128,7 +125,7 @@ function TimelineItem({ event }: { event: MachineEvent }) {
           </>
         )}
       </span>
-      {cause ? <span className="chip">{cause}</span> : null}
+      {reason ? <span className="chip">{reason}</span> : null}
       {event.actor ? <span className="muted">by {userName(event.actor)}</span> : null}
       <time dateTime={at} title={formatTime(at)} className="muted">
         {formatAge(at)}

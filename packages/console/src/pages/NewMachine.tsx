@@ -1,15 +1,12 @@
 import { FormError, SelectField, SubmitButton, TextField } from '../components/Form.js';
 import { Layout } from '../components/Layout.js';
 import { Link } from '../components/Link.js';
-import { api } from '../lib/api.js';
+import { api, MACHINE_SIZES, RUNTIMES, sizeLabel } from '../lib/api.js';
 import { nameError } from '../lib/name-field.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { useForm } from '../lib/use-form.js';
 
-// Sizes, regions and runtimes are left to the server's defaults unless chosen; the values
-// offered are the ones the DESIGN names (local runtime on this host, sprites, external).
-const SIZES = ['small', 'medium', 'large'];
-const RUNTIMES = ['local', 'sprites', 'external'];
+// Size, region and runtime are left to the server's defaults unless chosen.
 
 export function NewMachine({ org }: { org: string }) {
   const form = useForm(
@@ -52,9 +49,9 @@ export function NewMachine({ org }: { org: string }) {
           />
           <SelectField label="Size" error={form.errorFor('size')} {...form.bind('size')}>
             <option value="">Default</option>
-            {SIZES.map((size) => (
+            {MACHINE_SIZES.map((size) => (
               <option key={size} value={size}>
-                {size}
+                {sizeLabel(size)}
               </option>
             ))}
           </SelectField>

@@ -16,5 +16,5 @@ export function decodeCursor(cursor: string, length: number): string[] {
     )
       return parts as string[];
   } catch {}
-  throw new ValidationError('query.cursor', 'is not a cursor returned by this API');
+  throw new ValidationError('querystring.cursor', 'is not a cursor returned by this API');
 }

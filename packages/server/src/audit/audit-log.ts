@@ -55,7 +55,7 @@ export async function listAudit(
   if (page.cursor) {
     const [id] = decodeCursor(page.cursor, 1);
     if (!id || !/^\d+$/.test(id))
-      throw new ValidationError('query.cursor', 'is not a cursor returned by this API');
+      throw new ValidationError('querystring.cursor', 'is not a cursor returned by this API');
     before = id;
   }
   const rows = await tx.query<AuditRow>(

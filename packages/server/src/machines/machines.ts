@@ -131,7 +131,7 @@ export async function listMachines(
   if (page.cursor) {
     const [at, id] = decodeCursor(page.cursor, 2);
     if (!at || !id || Number.isNaN(Date.parse(at)) || !/^[0-9a-f-]{36}$/.test(id))
-      throw new ValidationError('query.cursor', 'is not a cursor returned by this API');
+      throw new ValidationError('querystring.cursor', 'is not a cursor returned by this API');
     after = [at, id];
   }
   const rows = await tx.query<MachineRow & { cursor_at: string }>(
@@ -276,7 +276,7 @@ export async function listMachineEvents(
   if (page.cursor) {
     const [id] = decodeCursor(page.cursor, 1);
     if (!id || !/^\d+$/.test(id))
-      throw new ValidationError('query.cursor', 'is not a cursor returned by this API');
+      throw new ValidationError('querystring.cursor', 'is not a cursor returned by this API');
     after = id;
   }
   const rows = await tx.query<EventRow>(

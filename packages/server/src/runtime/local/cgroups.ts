@@ -276,13 +276,15 @@ export class MachineCgroup {
 
   /**
    * Killed processes keep their cgroups busy until their parent reaps them; after a server
-   * crash that parent is the host's init, which may take a moment, hence the retries.
+   * crash that parent is the host's init, which may take a moment, hence the retries. A
+   * process still joining (a holder spawned just before a crash) is killed on each round.
    */
   async remove(timeoutMs = 5_000): Promise<void> {
     let lastError: unknown;
     const removed = await waitUntil(
       () => {
         lastError = undefined;
+        for (const pid of this.strayPids()) killQuietly(pid);
         for (const h of this.layout.hierarchies) {
           try {
             rmdirSync(this.dir(h));

@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   chownSync,
   closeSync,
   existsSync,
@@ -323,6 +324,8 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       gate.end('go\n');
       this.writeState(id, init);
       await this.waitForAgent(id, this.options.agentTimeoutMs ?? 15_000);
+      // The agent answering means init has pivoted (the gate is read after pivot_root).
+      chmodSync(this.mountPoints(id), 0o700);
     } catch (err) {
       const log = tail(join(dir, 'console.log'));
       await this.teardown(id, { graceful: false }).catch(() => {});
@@ -442,13 +445,18 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     );
     writeFileSync(join(dir, 'resolv.conf'), machineResolvConf());
     const points = this.mountPoints(id);
-    for (const sub of ['disk', 'lower', 'merged'])
+    for (const sub of ['disk', 'lower', 'merged']) {
       mkdirSync(join(points, sub), { recursive: true, mode: 0o711 });
+    }
+    // The machine's init resolves this path (as the machine's uid) until it has pivoted;
+    // afterwards the directory is closed to everyone but host root again.
+    chmodSync(points, 0o711);
     const helper = this.options.idmapHelper ?? defaultIdmapHelper;
     const node = this.options.nodeBinary ?? process.execPath;
     await runScript(
       `M=$1 P=$6
 mountpoint -q "$P/disk" || mount -o loop,nosuid,nodev "$M/disk.img" "$P/disk"
+chmod 0700 "$P/disk"
 if [ ! -d "$P/disk/upper" ]; then
   mkdir "$P/disk/upper" "$P/disk/work"
   chown ${base}:${base} "$P/disk/upper" "$P/disk/work"

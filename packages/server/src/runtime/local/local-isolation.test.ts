@@ -1,9 +1,9 @@
 // What a machine can and cannot do on this host, checked from inside real machines.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { agentHealth } from '../conformance.js';
@@ -68,6 +68,9 @@ describe('local machine isolation', { skip }, () => {
     assert.equal(await ok('iso-b', `test -e /root/${name} && echo yes || echo no`), 'no');
     assert.ok(existsSync(join(driver.paths('iso-a').upper, 'root', name)));
     assert.ok(!existsSync(join(driver.paths('iso-b').upper, 'root', name)));
+    // Host users other than root cannot walk into a running machine's disk or root.
+    assert.equal(statSync(driver.paths('iso-a').disk).mode & 0o777, 0o700);
+    assert.equal(statSync(dirname(driver.paths('iso-a').disk)).mode & 0o777, 0o700);
     const { rootfs } = await prepareLocalHost();
     assert.ok(!existsSync(join(rootfs, 'root', name)), 'the shared image must not change');
     // The host's own files and other machines' directories are not reachable from inside.

@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { ApiClient, startTestServer, type TestServer } from '../test-support/test-server.js';
+
+// Every endpoint × every kind of caller, against org "acme" and a machine its owner owns.
+// Non-members get 404 (an org they can't see does not exist for them), members get 403 for
+// admin-only actions and 404 for machines that aren't theirs.
+
+type ActorName = 'anonymous' | 'outsider' | 'member' | 'admin' | 'owner';
+const ACTORS: ActorName[] = ['anonymous', 'outsider', 'member', 'admin', 'owner'];
+
+interface Case {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** The route pattern as it appears in the OpenAPI document. */
+  route: string;
+  expect: [number, number, number, number, number];
+  /** Builds the concrete path and body for one call (fresh targets for destructive calls). */
+  prepare?: (actor: ActorName) => Promise<{ path?: string; body?: unknown }>;
+  body?: unknown;
+}
+
+let server: TestServer;
+const clients = {} as Record<ActorName, ApiClient & { user?: { id: string; email: string } }>;
+let founder: Awaited<ReturnType<TestServer['signUp']>>;
+const unique = () => randomBytes(3).toString('hex');
+
+async function freshMember(role: 'member' | 'admin') {
+  const user = await server.signUp(`extra-${role}`);
+  const inv = await clients.owner.post('/api/v1/orgs/acme/invitations', {
+    email: user.user.email,
+    role,
+  });
+  await user.post(`/api/v1/invitations/${inv.body.token}/accept`);
+  return user.user.id;
+}
+
+async function freshOwnerMachine(): Promise<string> {
+  const name = `m-${unique()}`;
+  const res = await clients.owner.post('/api/v1/orgs/acme/machines', { name });
+  assert.equal(res.status, 201);
+  return name;
+}
+
+const cases: Case[] = [
+  { method: 'POST', route: '/api/v1/auth/logout', expect: [204, 204, 204, 204, 204] },
+  { method: 'GET', route: '/api/v1/me', expect: [401, 200, 200, 200, 200] },
+  {
+    method: 'POST',
+    route: '/api/v1/me/tokens',
+    body: { name: 'matrix' },
+    expect: [401, 201, 201, 201, 201],
+  },
+  { method: 'GET', route: '/api/v1/me/tokens', expect: [401, 200, 200, 200, 200] },
+  {
+    method: 'DELETE',
+    route: '/api/v1/me/tokens/{id}',
+    expect: [401, 204, 204, 204, 204],
+    async prepare(actor) {
+      if (actor === 'anonymous') return { path: `/api/v1/me/tokens/${crypto.randomUUID()}` };
+      const token = await clients[actor].post('/api/v1/me/tokens', { name: 'doomed' });
+      return { path: `/api/v1/me/tokens/${token.body.id}` };
+    },
+  },
+  {
+    method: 'POST',
+    route: '/api/v1/orgs',
+    expect: [401, 201, 201, 201, 201],
+    prepare: async () => ({ body: { slug: `o-${unique()}`, name: 'New' } }),
+  },
+  { method: 'GET', route: '/api/v1/orgs', expect: [401, 200, 200, 200, 200] },
+  { method: 'GET', route: '/api/v1/orgs/{org}', expect: [401, 404, 200, 200, 200] },
+  {
+    method: 'PATCH',
+    route: '/api/v1/orgs/{org}',
+    body: { name: 'Acme Inc' },
+    expect: [401, 404, 403, 200, 200],
+  },
+  { method: 'GET', route: '/api/v1/orgs/{org}/members', expect: [401, 404, 200, 200, 200] },
+  {
+    method: 'PATCH',
+    route: '/api/v1/orgs/{org}/members/{userId}',
+    body: { role: 'admin' },
+    expect: [401, 404, 403, 200, 200],
+    prepare: async () => ({ path: `/api/v1/orgs/acme/members/${await freshMember('member')}` }),
+  },
+  {
+    method: 'DELETE',
+    route: '/api/v1/orgs/{org}/members/{userId}',
+    expect: [401, 404, 403, 204, 204],
+    prepare: async () => ({ path: `/api/v1/orgs/acme/members/${await freshMember('member')}` }),
+  },
+  {
+    method: 'POST',
+    route: '/api/v1/orgs/{org}/invitations',
+    expect: [401, 404, 403, 201, 201],
+    prepare: async () => ({ body: { email: `i-${unique()}@example.com`, role: 'member' } }),
+  },
+  { method: 'GET', route: '/api/v1/orgs/{org}/invitations', expect: [401, 404, 403, 200, 200] },
+  {
+    method: 'DELETE',
+    route: '/api/v1/orgs/{org}/invitations/{id}',
+    expect: [401, 404, 403, 204, 204],
+    async prepare() {
+      const inv = await clients.owner.post('/api/v1/orgs/acme/invitations', {
+        email: `r-${unique()}@example.com`,
+        role: 'member',
+      });
+      return { path: `/api/v1/orgs/acme/invitations/${inv.body.id}` };
+    },
+  },
+  {
+    // Every signed-in user may accept an invitation addressed to them (to another org here,
+    // so the outsider stays an outsider of acme).
+    method: 'POST',
+    route: '/api/v1/invitations/{token}/accept',
+    expect: [401, 200, 200, 200, 200],
+    async prepare(actor) {
+      const email = clients[actor].user?.email ?? 'anonymous@example.com';
+      const inv = await founder.post('/api/v1/orgs/side/invitations', { email, role: 'member' });
+      return { path: `/api/v1/invitations/${inv.body.token}/accept` };
+    },
+  },
+  {
+    method: 'POST',
+    route: '/api/v1/orgs/{org}/machines',
+    expect: [401, 404, 201, 201, 201],
+    prepare: async () => ({ body: { name: `n-${unique()}` } }),
+  },
+  { method: 'GET', route: '/api/v1/orgs/{org}/machines', expect: [401, 404, 200, 200, 200] },
+  {
+    method: 'GET',
+    route: '/api/v1/orgs/{org}/machines/{machine}',
+    expect: [401, 404, 404, 200, 200],
+  },
+  {
+    method: 'PATCH',
+    route: '/api/v1/orgs/{org}/machines/{machine}',
+    body: { httpPort: 9000 },
+    expect: [401, 404, 404, 200, 200],
+  },
+  {
+    method: 'DELETE',
+    route: '/api/v1/orgs/{org}/machines/{machine}',
+    expect: [401, 404, 404, 202, 202],
+    prepare: async () => ({ path: `/api/v1/orgs/acme/machines/${await freshOwnerMachine()}` }),
+  },
+  {
+    method: 'POST',
+    route: '/api/v1/orgs/{org}/machines/{machine}/start',
+    expect: [401, 404, 404, 202, 202],
+  },
+  {
+    method: 'POST',
+    route: '/api/v1/orgs/{org}/machines/{machine}/stop',
+    expect: [401, 404, 404, 202, 202],
+  },
+  {
+    // Authorization is checked before the state: a fresh machine is still `creating`.
+    method: 'POST',
+    route: '/api/v1/orgs/{org}/machines/{machine}/suspend',
+    expect: [401, 404, 404, 409, 409],
+  },
+  {
+    method: 'GET',
+    route: '/api/v1/orgs/{org}/machines/{machine}/events',
+    expect: [401, 404, 404, 200, 200],
+  },
+  { method: 'GET', route: '/api/v1/orgs/{org}/audit', expect: [401, 404, 403, 200, 200] },
+];
+
+// Public by design, checked in the bad-input and server tests.
+const PUBLIC_ROUTES = ['POST /api/v1/auth/signup', 'POST /api/v1/auth/login'];
+
+function concretePath(route: string): string {
+  return route
+    .replace('{org}', 'acme')
+    .replace('{machine}', 'owned')
+    .replace('{userId}', crypto.randomUUID())
+    .replace('{id}', crypto.randomUUID())
+    .replace('{token}', 'x');
+}
+
+describe('authorization matrix', () => {
+  before(async () => {
+    server = await startTestServer();
+    clients.anonymous = server.client();
+    clients.owner = await server.signUp('owner');
+    clients.outsider = await server.signUp('outsider');
+    await clients.owner.post('/api/v1/orgs', { slug: 'acme', name: 'Acme' });
+    await clients.outsider.post('/api/v1/orgs', { slug: 'elsewhere', name: 'Elsewhere' });
+    for (const role of ['admin', 'member'] as const) {
+      const user = await server.signUp(role);
+      const inv = await clients.owner.post('/api/v1/orgs/acme/invitations', {
+        email: user.user.email,
+        role,
+      });
+      await user.post(`/api/v1/invitations/${inv.body.token}/accept`);
+      clients[role] = user;
+    }
+    founder = await server.signUp('founder');
+    await founder.post('/api/v1/orgs', { slug: 'side', name: 'Side' });
+    await clients.owner.post('/api/v1/orgs/acme/machines', { name: 'owned' });
+  });
+  after(() => server?.close());
+
+  test('the matrix covers every endpoint in the OpenAPI document', async () => {
+    const doc = (await server.client().get('/api/v1/openapi.json')).body;
+    const documented = Object.entries(doc.paths as Record<string, object>).flatMap(
+      ([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    const covered = [...cases.map((c) => `${c.method} ${c.route}`), ...PUBLIC_ROUTES];
+    assert.deepEqual(documented.filter((e) => !covered.includes(e)), [], 'not in the matrix');
+    assert.deepEqual(covered.filter((e) => !documented.includes(e)), [], 'not documented');
+  });
+
+  for (const c of cases) {
+    test(`${c.method} ${c.route}`, async () => {
+      const actual: number[] = [];
+      for (const actor of ACTORS) {
+        const prepared = (await c.prepare?.(actor)) ?? {};
+        let client: ApiClient = clients[actor];
+        if (c.route === '/api/v1/auth/logout' && actor !== 'anonymous') {
+          // Log out a throwaway session, keeping the fixture's own.
+          const email = clients[actor].user?.email;
+          const login = await server
+            .client()
+            .post('/api/v1/auth/login', { email, password: 'correct horse battery' });
+          const cookie = /snapvm_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '');
+          client = server.client({ session: cookie?.[1] ?? '' });
+        }
+        const res = await client.request(
+          c.method,
+          prepared.path ?? concretePath(c.route),
+          prepared.body ?? c.body,
+        );
+        assert.notEqual(res.status, 500, `${actor}: ${res.text}`);
+        actual.push(res.status);
+      }
+      assert.deepEqual(
+        Object.fromEntries(ACTORS.map((a, i) => [a, actual[i]])),
+        Object.fromEntries(ACTORS.map((a, i) => [a, c.expect[i]])),
+      );
+    });
+  }
+});

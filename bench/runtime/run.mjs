@@ -1,8 +1,8 @@
 // Local runtime figures, side by side in one run: create → agent ready, cold start, warm
 // resume, stop and suspend, and host memory per idle machine. Needs root on Linux; uses the
 // cached base image (SNAPVM_IMAGE_CACHE, default /var/cache/snapvm-images). RUNS=N changes the
-// sample count (default 20), MACHINES=N the memory sample (default 10). SNAPVM_TEST_AGENT=real
-// boots the real agent bundle instead of the minimal stand-in.
+// sample count (default 20), MACHINES=N the memory sample (default 10). SNAPVM_TEST_AGENT=stub
+// boots a minimal stand-in instead of the real agent bundle.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { agentHealth } from '../../packages/server/dist/runtime/conformance.js';
@@ -66,7 +66,7 @@ const pssOfUidRange = (base) => {
 
 try {
   console.log(
-    `local runtime, ${runs} runs each, agent: ${process.env.SNAPVM_TEST_AGENT === 'real' ? 'real bundle' : 'minimal stand-in'}`,
+    `local runtime, ${runs} runs each, agent: ${process.env.SNAPVM_TEST_AGENT === 'stub' ? 'minimal stand-in' : 'real bundle'}`,
   );
 
   // Baseline: the floor any "agent ready" figure sits on — starting node itself.

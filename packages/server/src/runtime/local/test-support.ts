@@ -45,8 +45,9 @@ export async function prepareLocalHost(): Promise<{ rootfs: string }> {
 }
 
 /**
- * A minimal stand-in for the agent: answers GET /v1/health on its socket when the bearer
- * token matches, and exits on SIGTERM. SNAPVM_TEST_AGENT=real boots the real bundle instead.
+ * A minimal stand-in for the agent (SNAPVM_TEST_AGENT=stub): answers GET /v1/health on its
+ * socket when the bearer token matches, and exits on SIGTERM. By default the real bundle from
+ * packages/agent/dist/bundle boots, as in production.
  */
 const stubAgent = `import { createServer } from 'node:http';
 import { readFileSync, rmSync } from 'node:fs';
@@ -76,7 +77,12 @@ export interface TestDriverSetup {
 export function setUpTestDriver(rootfs: string, lane: number): TestDriverSetup {
   const scratch = mkdtempSync(join(tmpdir(), 'snapvm-runtime-'));
   let agentDir = realAgentDir;
-  if (process.env.SNAPVM_TEST_AGENT !== 'real') {
+  if (process.env.SNAPVM_TEST_AGENT !== 'stub' && !existsSync(join(realAgentDir, 'agent.mjs'))) {
+    throw new Error(
+      `the agent bundle is missing at ${realAgentDir}: run \`npm run build\` (or SNAPVM_TEST_AGENT=stub)`,
+    );
+  }
+  if (process.env.SNAPVM_TEST_AGENT === 'stub') {
     agentDir = join(scratch, 'agent');
     mkdirSync(agentDir);
     writeFileSync(join(agentDir, 'agent.mjs'), stubAgent);

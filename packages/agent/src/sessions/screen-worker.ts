@@ -1,6 +1,8 @@
 // Worker thread that owns the headless terminal models of the sessions assigned to it.
 // Parsing costs 2-3x the PTY's output rate (reference/terminal-model.md), so it lives here,
 // off the thread that forwards output to clients.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import headless from '@xterm/headless';
@@ -29,6 +31,15 @@ interface Model {
   applied: number;
   waiting: PendingSnapshot[];
   closed: boolean;
+}
+
+// The model may lag; keystroke echo and output forwarding on the main thread must not. On
+// Linux each thread has its own nice value, so this thread alone yields the CPU to them.
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  setPriority(tid, 10);
+} catch {
+  // not Linux, or not permitted: run at normal priority
 }
 
 const port = parentPort;

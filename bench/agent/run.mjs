@@ -1,0 +1,391 @@
+// Agent benchmark: the four figures of issue 3, each printed beside the baseline measured
+// in the same run. Runs the bundled agent as its own process on a loopback port (as in a
+// machine, minus the unix socket) and drives it as the server would.
+//   node bench/agent/run.mjs [--quick]
+import { spawn as spawnProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn as spawnPty } from 'node-pty';
+import WebSocket from 'ws';
+
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 1 : 3;
+const ECHO_KEYS = quick ? 300 : 1000;
+const STREAM_BYTES = quick ? 30_000_000 : 150_000_000; // of /dev/urandom, base64 makes 4/3 of it
+const bundle = fileURLToPath(
+  new URL('../../packages/agent/dist/bundle/agent.mjs', import.meta.url),
+);
+const loopScript = fileURLToPath(new URL('./reattach-loop.mjs', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'snapvm-agent-bench-'));
+const agents = [];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((s.length - 1) * q))];
+};
+const median = (xs) => quantile(xs, 0.5);
+const ms = (x) => `${x.toFixed(2)} ms`;
+const pad = (s, n) => String(s).padEnd(n);
+const line = (name, value, baseline, verdict = '') =>
+  console.log(`${pad(name, 42)} ${pad(value, 22)} | ${pad(baseline, 34)} ${verdict}`);
+
+async function startAgent(env = {}) {
+  const token = randomBytes(24).toString('hex');
+  const tokenFile = join(work, `token-${agents.length}`);
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawnProcess(process.execPath, [bundle], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      SNAPVM_AGENT_LISTEN: `127.0.0.1:${port}`,
+      SNAPVM_AGENT_TOKEN_FILE: tokenFile,
+      SNAPVM_AGENT_STATE_DIR: join(work, `state-${agents.length}`),
+      SNAPVM_AGENT_LOG: 'silent',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  agents.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/v1/health`, { headers })).ok) break;
+    } catch {
+      if (i > 100) throw new Error('agent did not start');
+      await sleep(50);
+    }
+  }
+  const api = async (method, path, body) => {
+    const res = await fetch(base + path, { method, headers, body: body && JSON.stringify(body) });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const attach = (id, query = '') =>
+    new WebSocket(`ws://127.0.0.1:${port}/v1/sessions/${id}/attach${query}`, { headers });
+  const rssMiB = () => {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+  };
+  return { child, api, attach, rssMiB, port, token };
+}
+
+const opened = (ws) =>
+  new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+
+// ---- 1. keystroke echo -------------------------------------------------------------
+// `stty raw -echo; exec cat`: the echo comes from a user-space program, as from a shell.
+const ECHO_CMD = ['/bin/bash', '-c', 'stty raw -echo; exec cat'];
+
+/** One keystroke's round trip: `send` types `ch`, the promise resolves when it comes back. */
+function echoProbe(subscribe, send) {
+  let pending = null;
+  subscribe((d) => {
+    if (pending && d[d.length - 1] === pending.ch) {
+      const done = pending;
+      pending = null;
+      done.resolve(Number(process.hrtime.bigint() - done.t0) / 1e6);
+    }
+  });
+  return (ch) =>
+    new Promise((resolve) => {
+      pending = { ch, resolve, t0: process.hrtime.bigint() };
+      send(ch);
+    });
+}
+
+/** Keystroke echo straight from node-pty and through the agent, interleaved key by key so
+ * both see the same host noise. */
+async function echoPair(agent, n, sessionId) {
+  const direct = [];
+  const viaAgent = [];
+  const p = spawnPty(ECHO_CMD[0], ECHO_CMD.slice(1), { cols: 200, rows: 50, encoding: null });
+  const typeDirect = echoProbe(
+    (fn) => p.onData(fn),
+    (ch) => p.write(String.fromCharCode(ch)),
+  );
+  const id =
+    sessionId ??
+    (await agent.api('POST', '/v1/sessions', { command: ECHO_CMD, cols: 200, rows: 50 })).id;
+  const ws = agent.attach(id, '?offset=0');
+  await opened(ws);
+  const typeAgent = echoProbe(
+    (fn) => ws.on('message', (d, isBinary) => isBinary && fn(d)),
+    (ch) => ws.send(Buffer.from([ch]), { binary: true }),
+  );
+  await sleep(300); // let stty run first
+  for (let i = 0; i < n; i++) {
+    const ch = 97 + (i % 26);
+    direct.push(await typeDirect(ch));
+    await new Promise(setImmediate);
+    viaAgent.push(await typeAgent(ch));
+    await new Promise(setImmediate);
+  }
+  p.kill();
+  ws.close();
+  if (!sessionId) await agent.api('DELETE', `/v1/sessions/${id}`);
+  return { direct, viaAgent };
+}
+
+// ---- 2. throughput --------------------------------------------------------------------
+const streamCmd = `head -c ${STREAM_BYTES} /dev/urandom | base64 -w 120; exec sleep 600`;
+const b64 = Math.ceil(STREAM_BYTES / 3) * 4;
+const EXPECTED = b64 + 2 * Math.ceil(b64 / 120); // the PTY turns \n into \r\n
+
+async function throughputDirect() {
+  // 'exec sleep' keeps the PTY open: node-pty drops the last KBs when the child exits first.
+  const p = spawnPty('/bin/bash', ['-c', streamCmd], { cols: 200, rows: 50, encoding: null });
+  let bytes = 0;
+  let t0 = 0;
+  const seconds = await new Promise((resolve) => {
+    p.onData((d) => {
+      if (bytes === 0) t0 = performance.now();
+      bytes += d.length;
+      if (bytes >= EXPECTED) resolve((performance.now() - t0) / 1000);
+    });
+  });
+  p.kill();
+  return EXPECTED / 1e6 / seconds;
+}
+
+async function throughputAgent(agent) {
+  const { id } = await agent.api('POST', '/v1/sessions', {
+    command: ['/bin/bash', '-c', `sleep 0.3; ${streamCmd}`],
+    cols: 200,
+    rows: 50,
+  });
+  const ws = agent.attach(id, '?offset=0');
+  let bytes = 0;
+  let t0 = 0;
+  const seconds = await new Promise((resolve) => {
+    ws.on('message', (d, isBinary) => {
+      if (!isBinary) return;
+      if (bytes === 0) t0 = performance.now();
+      bytes += d.length;
+      if (bytes >= EXPECTED) resolve((performance.now() - t0) / 1000);
+    });
+  });
+  ws.close();
+  await agent.api('DELETE', `/v1/sessions/${id}`);
+  return EXPECTED / 1e6 / seconds;
+}
+
+// ---- 3. reattach ----------------------------------------------------------------------
+// 10,050 lines of 200 columns with an SGR colour change every 4 characters: the expensive
+// case of reference/terminal-model.md §4.
+const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+function fillFile(lines, cols, sgr) {
+  const out = [];
+  for (let i = 0; i < lines; i++) {
+    let l = '';
+    if (sgr) {
+      for (let c = 0; c < cols / 4; c++) {
+        const k = i * 50 + c;
+        l += `\x1b[${31 + (k % 7)};4${k % 8}m${A.substr(k % 60, 4)}`;
+      }
+      l += '\x1b[0m';
+    } else {
+      for (let c = 0; c < cols - 1; c++) l += A[(i * 7 + c * 13) & 63];
+    }
+    out.push(l);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+async function filledSession(agent, file, bytesExpected) {
+  const s = await agent.api('POST', '/v1/sessions', {
+    command: ['/bin/bash', '-c', `cat ${file}; exec sleep 600`],
+    cols: 200,
+    rows: 50,
+  });
+  for (;;) {
+    const now = await agent.api('GET', `/v1/sessions/${s.id}`);
+    if (now.offset >= bytesExpected) break;
+    await sleep(50);
+  }
+  return s.id;
+}
+
+/** Time from opening the socket until the snapshot (screen + `history` lines) has arrived. */
+async function reattachOnce(agent, id, history) {
+  const t0 = performance.now();
+  const ws = agent.attach(id, `?history=${history}`);
+  let want = -1;
+  let got = 0;
+  const result = await new Promise((resolve) => {
+    ws.on('message', (d, isBinary) => {
+      if (!isBinary) {
+        const m = JSON.parse(d.toString());
+        if (m.type === 'attached') want = m.snapshotBytes;
+      } else got += d.length;
+      if (want >= 0 && got >= want) resolve({ ms: performance.now() - t0, bytes: want });
+    });
+  });
+  ws.close();
+  return result;
+}
+
+async function main() {
+  console.log(
+    `snapvm agent benchmark (${quick ? 'quick' : 'full'}; node ${process.version}, ${ROUNDS} round(s))`,
+  );
+  console.log(`${pad('figure', 42)} ${pad('agent', 22)} | ${pad('baseline', 34)} target`);
+  const agent = await startAgent({ SNAPVM_AGENT_SCROLLBACK: '10000' });
+
+  // 1. echo
+  const direct = [];
+  const viaAgent = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const run = await echoPair(agent, ECHO_KEYS);
+    direct.push(run.direct);
+    viaAgent.push(run.viaAgent);
+  }
+  const p = (runs, q) => median(runs.map((t) => quantile(t, q)));
+  const [d50, d99, a50, a99] = [
+    p(direct, 0.5),
+    p(direct, 0.99),
+    p(viaAgent, 0.5),
+    p(viaAgent, 0.99),
+  ];
+  line('keystroke echo p50', ms(a50), `node-pty in-process ${ms(d50)}`, `+${ms(a50 - d50)}`);
+  line(
+    'keystroke echo p99',
+    ms(a99),
+    `node-pty in-process ${ms(d99)}`,
+    `+${ms(a99 - d99)} (target < +1 ms: ${a99 - d99 < 1 ? 'met' : 'NOT met'})`,
+  );
+
+  if (process.argv.includes('--echo-only')) return;
+  // 2. throughput
+  const raw = [];
+  const client = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    raw.push(await throughputDirect());
+    client.push(await throughputAgent(agent));
+  }
+  const [rawMBs, agentMBs] = [median(raw), median(client)];
+  line(
+    `output throughput (${(EXPECTED / 1e6).toFixed(0)} MB base64)`,
+    `${agentMBs.toFixed(1)} MB/s`,
+    `raw node-pty ${rawMBs.toFixed(1)} MB/s`,
+    `${((agentMBs / rawMBs) * 100).toFixed(0)}% of raw (target >= 50%: ${agentMBs / rawMBs >= 0.5 ? 'met' : 'NOT met'})`,
+  );
+
+  // 3. reattach with 10,000 lines of scrollback, while another session echoes
+  for (const sgr of [false, true]) {
+    const file = join(work, sgr ? 'sgr.txt' : 'plain.txt');
+    const text = fillFile(10050, 200, sgr);
+    writeFileSync(file, text);
+    const bytes = Buffer.byteLength(text) + 10050; // \n -> \r\n
+    const id = await filledSession(agent, file, bytes);
+    await sleep(sgr ? 3000 : 1000); // let the model finish parsing before timing reattach
+    const times = [];
+    let size = 0;
+    for (let i = 0; i < 7; i++) {
+      const r = await reattachOnce(agent, id, 1000);
+      times.push(r.ms);
+      size = r.bytes;
+    }
+    line(
+      `reattach 200x50 + last 1000 of 10k lines (${sgr ? 'sgr' : 'plain'})`,
+      ms(median(times)),
+      `snapshot ${(size / 1024).toFixed(0)} KiB; max ${ms(Math.max(...times))}`,
+      `target < 50 ms: ${median(times) < 50 ? 'met' : 'NOT met'}`,
+    );
+    if (sgr) {
+      // Another session's echo while a separate client process reattaches in a loop.
+      const echoId = (
+        await agent.api('POST', '/v1/sessions', { command: ECHO_CMD, cols: 200, rows: 50 })
+      ).id;
+      const quiet = (await echoPair(agent, ECHO_KEYS, echoId)).viaAgent;
+      const hammer = spawnProcess(process.execPath, [loopScript, id], {
+        env: {
+          ...process.env,
+          BENCH_AGENT_URL: `ws://127.0.0.1:${agent.port}`,
+          BENCH_AGENT_TOKEN: agent.token,
+        },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      let counted = '';
+      hammer.stdout.on('data', (c) => {
+        counted += c;
+      });
+      const hammerDone = new Promise((resolve) => hammer.once('exit', resolve));
+      await sleep(300);
+      const busy = (await echoPair(agent, ECHO_KEYS, echoId)).viaAgent;
+      hammer.stdin.end();
+      await hammerDone;
+      const reattaches = Number(counted.trim());
+      line(
+        'other session echo p99 during reattaches',
+        ms(quantile(busy, 0.99)),
+        `same session, no reattach ${ms(quantile(quiet, 0.99))}`,
+        `${reattaches} reattaches meanwhile`,
+      );
+      await agent.api('DELETE', `/v1/sessions/${echoId}`);
+    }
+    await agent.api('DELETE', `/v1/sessions/${id}`);
+  }
+
+  // 4. memory, default settings (3,000 lines of scrollback)
+  const mem = await startAgent();
+  await sleep(500);
+  const idle = mem.rssMiB();
+  const fill = join(work, 'fill.txt');
+  const text = fillFile(3050, 200, false);
+  writeFileSync(fill, text);
+  const n = quick ? 10 : 50;
+  const ids = [];
+  for (let i = 0; i < n; i++)
+    ids.push(
+      (
+        await mem.api('POST', '/v1/sessions', {
+          command: ['/bin/bash', '-c', `cat ${fill}; exec sleep 600`],
+          cols: 200,
+          rows: 50,
+        })
+      ).id,
+    );
+  for (const id of ids) {
+    for (;;) {
+      if ((await mem.api('GET', `/v1/sessions/${id}`)).offset >= Buffer.byteLength(text) + 3050)
+        break;
+      await sleep(50);
+    }
+  }
+  // The models lag the PTYs; snapshots wait for them to catch up, then settle.
+  for (const id of ids) await reattachOnce(mem, id, 0);
+  await sleep(1500);
+  const full = mem.rssMiB();
+  const per = (full - idle) / n;
+  line('agent memory idle (RSS)', `${idle.toFixed(0)} MiB`, 'terminal-model.md base 52 MiB');
+  line(
+    `agent memory per session (200 cols, 3k lines full)`,
+    `${per.toFixed(1)} MiB`,
+    'model at 200x10k: ~30 MiB (research)',
+  );
+  line(
+    `agent RSS with ${n} full sessions`,
+    `${full.toFixed(0)} MiB`,
+    `50 sessions projected ${(idle + 50 * per).toFixed(0)} MiB`,
+    `target 50 in 1 GiB: ${idle + 50 * per <= 1024 ? 'met' : 'NOT met'}`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  for (const child of agents) child.kill('SIGTERM');
+  await sleep(500);
+  for (const child of agents) if (child.exitCode === null) child.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
+}

@@ -100,6 +100,9 @@ export class PostgresConnector implements Connector {
         statement_timeout: options.statementTimeoutMs,
         application_name: 'snapvm',
       });
+      // An idle connection dropped by the server (restart, failover) must not crash the
+      // process: the pool discards it, and the next transaction opens a fresh one.
+      pool.on('error', () => undefined);
       try {
         await pool.query('SELECT 1');
       } catch (err) {

@@ -152,7 +152,7 @@ export function agentHealth(endpoint: AgentEndpoint, timeoutMs = 2_000): Promise
   return new Promise((resolve) => {
     const req = request(
       {
-        socketPath: endpoint.socketPath,
+        createConnection: endpoint.connect,
         path: '/v1/health',
         headers: { authorization: `Bearer ${endpoint.token}` },
       },

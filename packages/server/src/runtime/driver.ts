@@ -2,6 +2,7 @@
 // host's namespaces now; Sprites or an external runner later). Every call is idempotent:
 // asking for the state a machine is already in succeeds without doing anything, so the
 // reconciler can simply retry after a crash.
+import type { Socket } from 'node:net';
 
 export interface MachineSize {
   /** CPU quota in cores (0.5 = half a core). */
@@ -36,8 +37,17 @@ export interface MachineStatus {
   detail?: string;
 }
 
-/** How the server talks to the agent inside a machine. */
-export type AgentEndpoint = { kind: 'unix'; socketPath: string; token: string };
+/**
+ * How the server talks to the agent inside a machine: HTTP over `connect()` (pass it as
+ * http.request's `createConnection`) with `Authorization: Bearer <token>`. `socketPath` is for
+ * logs and tools; connecting to it directly would follow whatever the machine put there.
+ */
+export type AgentEndpoint = {
+  kind: 'unix';
+  socketPath: string;
+  token: string;
+  connect: () => Socket;
+};
 
 export interface RuntimeDriver {
   readonly kind: string;

@@ -30,6 +30,7 @@ import {
   type RuntimeDriver,
   RuntimeError,
 } from '../driver.js';
+import { connectAgentSocket } from './agent-socket.js';
 import {
   type CgroupLayout,
   detectCgroupLayout,
@@ -198,7 +199,14 @@ export class LocalDriver implements RuntimeDriver {
 
   async agentEndpoint(id: string): Promise<AgentEndpoint> {
     const record = this.record(id);
-    return { kind: 'unix', socketPath: this.socketPath(id), token: record.token };
+    const socketPath = this.socketPath(id);
+    const min = this.uidBase + record.slot * uidRange;
+    return {
+      kind: 'unix',
+      socketPath,
+      token: record.token,
+      connect: () => connectAgentSocket(socketPath, { min, max: min + uidRange }),
+    };
   }
 
   async close(): Promise<void> {
@@ -531,10 +539,10 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
   }
 
   private async waitForAgent(id: string, timeoutMs: number): Promise<void> {
-    const { socketPath, token } = await this.agentEndpoint(id);
+    const endpoint = await this.agentEndpoint(id);
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (await pingAgent(socketPath, token)) return;
+      if (await pingAgent(endpoint)) return;
       if (this.cgroup(id).pids().length === 0) {
         throw new RuntimeError(`machine ${id} exited before its agent answered`, 'agent_timeout');
       }
@@ -707,13 +715,13 @@ function machineResolvConf(): string {
   return `${(servers.length ? servers : ['nameserver 1.1.1.1']).join('\n')}\n`;
 }
 
-function pingAgent(socketPath: string, token: string): Promise<boolean> {
+function pingAgent(endpoint: AgentEndpoint): Promise<boolean> {
   return new Promise((resolve) => {
     const req = request(
       {
-        socketPath,
+        createConnection: endpoint.connect,
         path: '/v1/health',
-        headers: { authorization: `Bearer ${token}` },
+        headers: { authorization: `Bearer ${endpoint.token}` },
         timeout: 1_000,
       },
       (res) => {

@@ -178,6 +178,30 @@ print(libc.syscall(313, fd, b'', 0), ctypes.get_errno())
     await driver.start('iso-b');
   });
 
+  it('does not let root inside redirect the server to a host socket through the agent socket path', async () => {
+    const hostSocket = join(setup.scratch, 'host-service.sock');
+    let contacted = false;
+    const hostService = createServer((socket) => {
+      contacted = true;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => hostService.listen(hostSocket, r));
+    try {
+      await ok(
+        'iso-a',
+        `ln -sf ${hostSocket} /run/snapvm/agent.sock.new && mv -f /run/snapvm/agent.sock.new /run/snapvm/agent.sock`,
+      );
+      assert.equal(await agentHealth(await driver.agentEndpoint('iso-a')), 0);
+      assert.equal(contacted, false, 'the server followed the machine’s symlink to a host socket');
+    } finally {
+      hostService.close();
+    }
+    // The agent's real socket was unlinked; a restart brings it back.
+    await driver.stop('iso-a');
+    await driver.start('iso-a');
+    assert.equal(await agentHealth(await driver.agentEndpoint('iso-a')), 200);
+  });
+
   describe('network', () => {
     const bAddress = () => machineAddress(setup.options.network as never, 1);
     const gateway = () => `${setup.options.network?.subnet}.0.1`;

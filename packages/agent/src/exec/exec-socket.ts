@@ -19,18 +19,21 @@ export function handleExecSocket(ws: WebSocket, activity: ActivityTracker): void
     ws.send(JSON.stringify({ type: 'error', code, message }));
     ws.close(AGENT_CLOSE_CODES.badMessage, code);
   };
+  let paused = false;
   const forward = (stream: number) => (chunk: Buffer) => {
     const frame = Buffer.allocUnsafe(chunk.length + 1);
     frame[0] = stream;
     chunk.copy(frame, 1);
     ws.send(frame, { binary: true });
     // Output is not dropped here; instead the process waits until the client catches up.
-    if (ws.bufferedAmount > CLIENT_QUEUE_BYTES && exec) {
+    if (ws.bufferedAmount > CLIENT_QUEUE_BYTES && exec && !paused) {
+      paused = true;
       exec.child.stdout?.pause();
       exec.child.stderr?.pause();
       const resume = setInterval(() => {
         if (ws.bufferedAmount <= CLIENT_QUEUE_BYTES / 2 || ws.readyState !== ws.OPEN) {
           clearInterval(resume);
+          paused = false;
           exec?.child.stdout?.resume();
           exec?.child.stderr?.resume();
         }

@@ -4,6 +4,7 @@ import {
   attachClient,
   eventually,
   renderScreen,
+  renderText,
   sleep,
   startTestAgent,
   TerminalClient,
@@ -121,6 +122,34 @@ describe('terminal sessions', () => {
       lines,
       Array.from({ length: 400 }, (_, i) => `line-${i + 1}`),
     );
+  });
+
+  test('a snapshot taken during fast output joins the stream without gaps or repeats', async () => {
+    // Lines scroll through a 64 KiB ring far faster than a person types, and the model lags;
+    // the joining client must still end up with every line once, in order.
+    const id = await createSession({
+      command: [
+        '/bin/bash',
+        '-c',
+        'sleep 0.2; for i in $(seq 1 30000); do echo n-$i; done; echo all-done; sleep 60',
+      ],
+      cols: 40,
+      rows: 10,
+    });
+    const full = await attach(id, '?offset=0');
+    await full.waitForText('n-5000\r\n', 10000);
+    const joined = await attach(id, '?history=200');
+    assert.equal(joined.attached?.mode, 'snapshot');
+    await joined.waitForText('all-done', 15000);
+    const text = (await renderText([joined.snapshot, joined.stream], 40, 10)).filter((l) =>
+      l.startsWith('n-'),
+    );
+    const numbers = text.map((l) => Number(l.slice(2)));
+    assert.ok(numbers.length > 1000, `rendered ${numbers.length} lines`);
+    for (let i = 1; i < numbers.length; i++) {
+      assert.equal(numbers[i], (numbers[i - 1] as number) + 1, `line after n-${numbers[i - 1]}`);
+    }
+    assert.equal(numbers.at(-1), 30000);
   });
 
   test('an offset no longer buffered falls back to a screen snapshot', async () => {

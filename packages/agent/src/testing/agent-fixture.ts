@@ -254,6 +254,19 @@ export async function renderScreen(
   return result;
 }
 
+/** Renders bytes into a terminal with ample scrollback and returns every line, oldest first. */
+export async function renderText(chunks: Uint8Array[], cols: number, rows: number) {
+  const term = new headless.Terminal({ cols, rows, scrollback: 100000, allowProposedApi: true });
+  for (const chunk of chunks) await new Promise<void>((resolve) => term.write(chunk, resolve));
+  const buffer = term.buffer.active;
+  const lines: string[] = [];
+  for (let y = 0; y < buffer.length; y++) {
+    lines.push(buffer.getLine(y)?.translateToString(true) ?? '');
+  }
+  term.dispose();
+  return lines;
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls `read` until `check` accepts its value. */

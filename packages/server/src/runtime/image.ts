@@ -55,7 +55,7 @@ export const defaultImageRecipe: ImageRecipe = {
     'sudo',
     'tini',
   ],
-  layout: 1,
+  layout: 2,
 };
 
 export function hashImageRecipe(recipe: ImageRecipe): string {
@@ -214,4 +214,7 @@ function prepareMountPoints(rootfs: string): void {
   rmSync(join(rootfs, 'var/cache/apt/archives'), { recursive: true, force: true });
   mkdirSync(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
   writeFileSync(join(rootfs, 'etc/hostname'), 'snapvm\n');
+  // Each machine gets its own hosts and resolv.conf bound over these (minbase has no hosts).
+  writeFileSync(join(rootfs, 'etc/hosts'), '127.0.0.1\tlocalhost\n');
+  writeFileSync(join(rootfs, 'etc/resolv.conf'), '');
 }

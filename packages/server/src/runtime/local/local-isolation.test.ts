@@ -46,6 +46,8 @@ describe('local machine isolation', { skip }, () => {
   it('sets the hostname to the machine name', async () => {
     assert.equal(await ok('iso-a', 'hostname'), 'alpha');
     assert.equal(await ok('iso-b', 'hostname'), 'beta');
+    // sudo and friends resolve their own hostname.
+    assert.match(await ok('iso-a', 'getent hosts alpha'), /^127\.0\.1\.1\s+alpha$/);
   });
 
   it('shows only the machine’s own processes in ps', async () => {

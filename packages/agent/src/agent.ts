@@ -8,6 +8,7 @@ import {
   attachQuerySchema,
   execRequestSchema,
   serviceLogsQuerySchema,
+  sessionHistoryQuerySchema,
 } from '@snapvm/protocol';
 import { WebSocketServer } from 'ws';
 import { ActivityTracker } from './activity.js';
@@ -112,6 +113,12 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
         res.writeHead(204).end();
         return;
       }
+      if (parts.length === 4 && id && action === 'history') {
+        allow('GET');
+        const session = sessions.get(id);
+        const q = parseOrThrow(sessionHistoryQuerySchema, query(url), 'query');
+        return sendJson(res, 200, await session.history(q.before ?? null, q.lines));
+      }
       if (parts.length === 4 && id && action === 'attach') {
         sessions.get(id);
         throw new HttpError(426, 'upgrade_required', 'attach is a WebSocket endpoint');
@@ -147,7 +154,11 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     if (resource === 'exec' && parts.length === 2) {
       allow('POST');
       const request = parseOrThrow(execRequestSchema, await readJsonBody(req));
-      return sendJson(res, 200, await runExec(request, activity));
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableEnded) gone.abort();
+      });
+      return sendJson(res, 200, await runExec(request, activity, gone.signal));
     }
     throw notFound(`route ${url.pathname}`);
   }

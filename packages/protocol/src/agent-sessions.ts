@@ -64,6 +64,20 @@ export const attachQuerySchema = z.object({
 });
 export type AttachQuery = z.infer<typeof attachQuerySchema>;
 
+export const sessionHistoryQuerySchema = z.object({
+  /** Absolute line index to stop before (exclusive); default: the end of the buffer. */
+  before: z.coerce.number().int().min(0).optional(),
+  lines: z.coerce.number().int().min(1).max(10000).default(1000),
+});
+
+export const sessionHistorySchema = z.object({
+  /** Lines in the normal buffer (scrollback + screen); indexes shift as old lines drop out. */
+  total: z.number().int(),
+  from: z.number().int(),
+  lines: z.array(z.string()),
+});
+export type SessionHistory = z.infer<typeof sessionHistorySchema>;
+
 /** Client → agent text frames. Binary frames are keystrokes. */
 export const attachClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('resize'), cols: colsSchema, rows: rowsSchema }),

@@ -99,12 +99,15 @@ class CappedBuffer {
   }
 }
 
+/** Runs a command to completion; `abort` (the caller went away) kills its process group. */
 export async function runExec(
   options: ExecOptions & { stdin?: string; maxOutputBytes: number },
   activity: ActivityTracker,
+  abort?: AbortSignal,
 ): Promise<ExecResult> {
   const started = performance.now();
   const exec = startExec(options, activity);
+  abort?.addEventListener('abort', () => exec.kill('SIGKILL'), { once: true });
   const stdout = new CappedBuffer(options.maxOutputBytes);
   const stderr = new CappedBuffer(options.maxOutputBytes);
   exec.child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));

@@ -57,6 +57,35 @@ describe('exec', () => {
     );
   });
 
+  test('a caller that goes away takes its command with it', async () => {
+    const pidFile = `${agent.stateDir}/exec.pid`;
+    const aborted = new AbortController();
+    const pending = fetch(`${agent.base}/v1/exec`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${agent.token}` },
+      body: JSON.stringify({ command: ['/bin/sh', '-c', `echo $$ > ${pidFile}; exec sleep 30`] }),
+      signal: aborted.signal,
+    }).catch(() => null);
+    const pid = await eventually(
+      async () => {
+        try {
+          return Number(readFileSync(pidFile, 'utf8'));
+        } catch {
+          return 0;
+        }
+      },
+      (p) => p > 0,
+      'pid file',
+    );
+    aborted.abort();
+    await pending;
+    await eventually(
+      async () => isAlive(pid),
+      (alive) => !alive,
+      'command killed',
+    );
+  });
+
   test('output beyond the cap is dropped and flagged', async () => {
     const res = await exec({
       command: ['/bin/sh', '-c', 'head -c 5000 /dev/zero | tr "\\0" a'],

@@ -13,6 +13,14 @@ export interface ScreenSnapshot {
   rows: number;
 }
 
+export interface ScreenHistory {
+  /** Lines in the model's normal buffer (scrollback + screen). */
+  total: number;
+  /** Index of `lines[0]` in that buffer, 0 being the oldest line kept. */
+  from: number;
+  lines: string[];
+}
+
 interface WorkerSlot {
   worker: Worker;
   models: Map<number, ScreenModel>;
@@ -79,6 +87,10 @@ export class ScreenModel {
     number,
     { resolve: (s: ScreenSnapshot) => void; reject: (e: Error) => void }
   >();
+  private readonly histories = new Map<
+    number,
+    { resolve: (h: ScreenHistory) => void; reject: (e: Error) => void }
+  >();
   private failed = false;
   /** Called whenever the worker catches up by some bytes. */
   onProgress: (() => void) | null = null;
@@ -143,10 +155,27 @@ export class ScreenModel {
     });
   }
 
+  /** Plain-text lines of the scrollback as the model has it now (not offset-consistent). */
+  history(before: number | null, lines: number): Promise<ScreenHistory> {
+    this.flush();
+    if (this.failed) return Promise.reject(new Error('the screen model is gone'));
+    const req = this.nextReq++;
+    return new Promise((resolve, reject) => {
+      this.histories.set(req, { resolve, reject });
+      this.send({ t: 'history', id: this.id, req, before, lines });
+    });
+  }
+
   receive(message: FromScreenWorker): void {
     if (message.t === 'ack') {
       this.acked += message.bytes;
       this.onProgress?.();
+      return;
+    }
+    if (message.t === 'history') {
+      const pending = this.histories.get(message.req);
+      this.histories.delete(message.req);
+      pending?.resolve({ total: message.total, from: message.from, lines: message.lines });
       return;
     }
     const pending = this.snapshots.get(message.req);
@@ -161,10 +190,11 @@ export class ScreenModel {
 
   fail(): void {
     this.failed = true;
-    for (const pending of this.snapshots.values()) {
+    for (const pending of [...this.snapshots.values(), ...this.histories.values()]) {
       pending.reject(new Error('the screen model worker exited'));
     }
     this.snapshots.clear();
+    this.histories.clear();
     this.onProgress?.();
   }
 

@@ -5,6 +5,7 @@ export type ToScreenWorker =
   | { t: 'data'; id: number; bytes: Uint8Array }
   | { t: 'resize'; id: number; cols: number; rows: number }
   | { t: 'snapshot'; id: number; req: number; minOffset: number; scrollback: number }
+  | { t: 'history'; id: number; req: number; before: number | null; lines: number }
   | { t: 'close'; id: number };
 
 export type FromScreenWorker =
@@ -17,4 +18,5 @@ export type FromScreenWorker =
       offset: number;
       cols: number;
       rows: number;
-    };
+    }
+  | { t: 'history'; id: number; req: number; total: number; from: number; lines: string[] };

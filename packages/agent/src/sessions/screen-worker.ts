@@ -137,6 +137,17 @@ port.on('message', (message: ToScreenWorker) => {
       model.waiting.push(message);
       serveSnapshots(message.id, model);
       break;
+    case 'history': {
+      // Plain text of the normal buffer (scrollback + screen), oldest first; `before` is an
+      // absolute line index in it (default: the end).
+      const buffer = model.term.buffer.normal;
+      const end = Math.min(message.before ?? buffer.length, buffer.length);
+      const from = Math.max(0, end - message.lines);
+      const lines: string[] = [];
+      for (let y = from; y < end; y++) lines.push(buffer.getLine(y)?.translateToString(true) ?? '');
+      post({ t: 'history', id: message.id, req: message.req, total: buffer.length, from, lines });
+      break;
+    }
     case 'close':
       model.closed = true;
       model.term.dispose();

@@ -152,6 +152,27 @@ describe('terminal sessions', () => {
     assert.equal(numbers.at(-1), 30000);
   });
 
+  test('older scrollback than the snapshot carries is readable as text', async () => {
+    const id = await createSession({
+      command: ['/bin/bash', '-c', 'for i in $(seq 1 600); do echo old-$i; done; sleep 60'],
+      cols: 40,
+      rows: 10,
+    });
+    const client = await attach(id, '?offset=0');
+    await client.waitForText('old-600\r\n');
+    await sleep(200);
+    const recent = await agent.request('GET', `/v1/sessions/${id}/history?lines=5`);
+    assert.equal(recent.status, 200);
+    const last = recent.body.lines.filter((l: string) => l !== '');
+    assert.equal(last.at(-1), 'old-600');
+    const older = await agent.request('GET', `/v1/sessions/${id}/history?lines=3&before=3`);
+    assert.deepEqual(older.body.lines, ['old-1', 'old-2', 'old-3']);
+    assert.equal(older.body.from, 0);
+    const bad = await agent.request('GET', `/v1/sessions/${id}/history?lines=0`);
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.field, 'lines');
+  });
+
   test('an offset no longer buffered falls back to a screen snapshot', async () => {
     const id = await createSession({
       command: [

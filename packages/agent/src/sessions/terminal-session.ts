@@ -226,6 +226,11 @@ export class TerminalSession {
     }
   }
 
+  /** Older scrollback as plain text, for clients that want more than the snapshot had. */
+  history(before: number | null, lines: number) {
+    return this.model.history(before, lines);
+  }
+
   private detach(client: Client): void {
     if (!this.clients.delete(client)) return;
     this.lastActivityAt = new Date();

@@ -2,7 +2,6 @@
  * busy updates it. */
 export class ActivityTracker {
   lastInputAt: Date | null = null;
-  lastOutputAt: Date | null = null;
   lastActivityAt = new Date();
   runningExecs = 0;
   proxyConnections = 0;
@@ -16,14 +15,13 @@ export class ActivityTracker {
     this.lastActivityAt = this.lastInputAt;
   }
 
-  // Output can arrive thousands of times a second; one Date per call is cheap enough but
-  // a shared number avoids allocating one per chunk.
+  // Output arrives thousands of times a second: keep a number, not a Date per chunk.
   private outputAtMs = 0;
   touchOutput(): void {
     this.outputAtMs = Date.now();
   }
 
-  get lastOutput(): Date | null {
-    return this.outputAtMs ? new Date(this.outputAtMs) : this.lastOutputAt;
+  get lastOutputAt(): Date | null {
+    return this.outputAtMs ? new Date(this.outputAtMs) : null;
   }
 }

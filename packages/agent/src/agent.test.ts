@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import {
+  agentActivitySchema,
+  agentErrorSchema,
+  agentHealthSchema,
+  attachServerMessageSchema,
+  execResultSchema,
+  serviceSchema,
+  sessionSchema,
+} from '@snapvm/protocol';
 import { attachClient, startTestAgent, type TestAgent } from './testing/agent-fixture.js';
 
 describe('agent API', () => {
@@ -52,5 +61,32 @@ describe('agent API', () => {
     const after = await agent.request('GET', '/v1/activity');
     assert.equal(after.body.busy, false);
     assert.equal(after.body.sessions.running, 1);
+  });
+
+  test('responses and messages match the protocol schemas the server reads them with', async () => {
+    agentHealthSchema.parse((await agent.request('GET', '/v1/health')).body);
+    agentActivitySchema.parse((await agent.request('GET', '/v1/activity')).body);
+    agentErrorSchema.parse((await agent.request('GET', '/v1/sessions/none')).body);
+    const created = await agent.request('POST', '/v1/sessions', {
+      command: ['/bin/sh', '-c', 'echo hi; exit 3'],
+    });
+    sessionSchema.parse(created.body);
+    const client = await attachClient(agent, created.body.id, '?offset=0');
+    await client.closed;
+    for (const message of client.controls) attachServerMessageSchema.parse(message);
+    assert.deepEqual(
+      client.controls.map((m) => m.type),
+      ['attached', 'exit'],
+    );
+    const exec = await agent.request('POST', '/v1/exec', { command: ['true'] });
+    execResultSchema.parse(exec.body);
+    const service = await agent.request('PUT', '/v1/services/tiny', {
+      command: 'sleep',
+      args: ['30'],
+    });
+    serviceSchema.parse(service.body);
+    for (const item of (await agent.request('GET', '/v1/services')).body.items) {
+      serviceSchema.parse(item);
+    }
   });
 });

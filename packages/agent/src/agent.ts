@@ -27,8 +27,7 @@ import { SessionManager } from './sessions/session-manager.js';
 export const AGENT_VERSION = '0.1.0';
 
 export interface RunningAgent {
-  /** `host:port` for TCP, the socket path for a unix socket. */
-  address: string;
+  /** The TCP port, or null on a unix socket. */
   port: number | null;
   sessions: SessionManager;
   services: ServiceManager;
@@ -72,7 +71,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       proxy: { openConnections: activity.proxyConnections },
       services: { running: services.runningCount() },
       lastInputAt: activity.lastInputAt?.toISOString() ?? null,
-      lastOutputAt: activity.lastOutput?.toISOString() ?? null,
+      lastOutputAt: activity.lastOutputAt?.toISOString() ?? null,
       lastActivityAt: activity.lastActivityAt.toISOString(),
     };
   };
@@ -270,5 +269,5 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     return closing;
   };
 
-  return { address, port, sessions, services, close };
+  return { port, sessions, services, close };
 }

@@ -198,10 +198,6 @@ export class ScreenModel {
     this.onProgress?.();
   }
 
-  get healthy(): boolean {
-    return !this.failed;
-  }
-
   close(): void {
     this.send({ t: 'close', id: this.id });
     this.slot.models.delete(this.id);

@@ -18,7 +18,11 @@ describe('terminal sessions', () => {
   let agent: TestAgent;
   const open: TerminalClient[] = [];
   before(async () => {
-    agent = await startTestAgent({ ringBytes: 64 * 1024, clientQueueBytes: 256 * 1024 });
+    agent = await startTestAgent({
+      ringBytes: 64 * 1024,
+      clientQueueBytes: 256 * 1024,
+      maxSessions: 100,
+    });
   });
   after(async () => {
     for (const client of open) client.ws.terminate();
@@ -305,5 +309,22 @@ describe('terminal sessions', () => {
     await assert.rejects(unknown.opened, /404/);
     const noToken = new TerminalClient(agent.connect(`/v1/sessions/${id}/attach`, {}));
     await assert.rejects(noToken.opened, /401/);
+  });
+
+  test('the number of running sessions is capped', async () => {
+    const small = await startTestAgent({ maxSessions: 2 });
+    try {
+      const body = { command: ['/bin/sh', '-c', 'sleep 30'] };
+      assert.equal((await small.request('POST', '/v1/sessions', body)).status, 201);
+      const second = await small.request('POST', '/v1/sessions', body);
+      assert.equal(second.status, 201);
+      const third = await small.request('POST', '/v1/sessions', body);
+      assert.equal(third.status, 409);
+      assert.equal(third.body.error.code, 'too_many_sessions');
+      await small.request('DELETE', `/v1/sessions/${second.body.id}`);
+      assert.equal((await small.request('POST', '/v1/sessions', body)).status, 201);
+    } finally {
+      await small.cleanup();
+    }
   });
 });

@@ -1,6 +1,7 @@
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { dirname } from 'node:path';
 import {
   AGENT_CLOSE_CODES,
   type AgentActivity,
@@ -237,6 +238,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
   let port: number | null = null;
   if (config.socketPath) {
     const path = config.socketPath;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     // A socket file left by a previous run (killed, or a restored snapshot) blocks listen.
     if (existsSync(path)) unlinkSync(path);
     await new Promise<void>((resolve, reject) => {

@@ -2,6 +2,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ServiceDefinition, serviceDefinitionSchema } from '@snapvm/protocol';
 import { z } from 'zod';
+import { log } from '../log.js';
 
 const storedSchema = z.object({
   version: z.literal(1),
@@ -34,7 +35,20 @@ export class ServiceStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
       throw err;
     }
-    const parsed = storedSchema.parse(JSON.parse(text));
+    let parsed: z.infer<typeof storedSchema>;
+    try {
+      parsed = storedSchema.parse(JSON.parse(text));
+    } catch (err) {
+      // A damaged file must not keep the agent (and with it every terminal) from starting;
+      // it is kept aside for inspection instead of being overwritten by the next save.
+      const aside = `${this.path}.corrupt-${Date.now()}`;
+      await rename(this.path, aside);
+      log('error', 'service definitions unreadable; starting without them', {
+        movedTo: aside,
+        err: (err as Error).message.slice(0, 500),
+      });
+      return new Map();
+    }
     return new Map(Object.entries(parsed.services));
   }
 

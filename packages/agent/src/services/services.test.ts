@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { eventually, sleep, startTestAgent, type TestAgent } from '../testing/agent-fixture.js';
@@ -287,5 +288,14 @@ describe('services', () => {
     assert.equal(logs.body, 'line-1998\nline-1999\nline-2000\n');
     const size = readFileSync(join(agent.stateDir, 'logs/chatty.log')).length;
     assert.ok(size <= 4096, `current log is ${size} bytes`);
+  });
+
+  test('a damaged definitions file is set aside and the agent still starts', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'snapvm-agent-test-'));
+    writeFileSync(join(stateDir, 'services.json'), '{"version": 1, "services": {"x": ');
+    const agent = await start(stateDir);
+    assert.equal((await agent.request('GET', '/v1/health')).status, 200);
+    assert.deepEqual((await agent.request('GET', '/v1/services')).body.items, []);
+    assert.ok(readdirSync(stateDir).some((f) => f.startsWith('services.json.corrupt-')));
   });
 });

@@ -87,6 +87,7 @@ describe('cgroup v2 freezer and kill-all', { skip: v2Skip }, () => {
         stdio: 'ignore',
       },
     );
+    const exited = new Promise((r) => sleeper.once('exit', r));
     try {
       await waitFor(() => cgroup.pids().length === 3);
       await cgroup.freeze();
@@ -95,7 +96,7 @@ describe('cgroup v2 freezer and kill-all', { skip: v2Skip }, () => {
       assert.ok(!cgroup.isFrozen());
       await cgroup.killAll();
       assert.deepEqual(cgroup.pids(), []);
-      await new Promise((r) => sleeper.once('exit', r));
+      await exited;
       await cgroup.remove();
       assert.ok(!cgroup.exists());
     } finally {

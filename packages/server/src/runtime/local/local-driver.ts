@@ -138,7 +138,7 @@ export class LocalDriver implements RuntimeDriver {
 
   // --- public API -------------------------------------------------------------------------
 
-  create(spec: MachineSpec): Promise<void> {
+  async create(spec: MachineSpec): Promise<void> {
     validateSpec(spec);
     // Slots are allocated by scanning records, so creates are serialized across machines.
     return this.locked('#create', () => this.locked(spec.id, () => this.createLocked(spec)));
@@ -175,15 +175,17 @@ export class LocalDriver implements RuntimeDriver {
 
   destroy(id: string): Promise<void> {
     return this.locked(id, async () => {
-      if (!existsSync(this.machineDir(id))) return;
-      const record = this.record(id);
+      if (this.observe(id).state === 'absent' && !existsSync(this.machineDir(id))) return;
+      // Also cleans up after a half-finished create or destroy (no record, or no directory).
       await this.teardown(id, { graceful: false });
-      await detachMachine(this.network, record.slot);
       const image = join(this.machineDir(id), 'disk.img');
       // The loop device detaches asynchronously after the last unmount (autoclear).
       await waitUntil(() => !loopDevicesFor(image).length, 5_000, 5);
       rmSync(this.machineDir(id), { recursive: true, force: true });
-      rmSync(this.mountPoints(id), { recursive: true, force: true });
+      // teardown unmounted everything or threw; never recurse through a mount.
+      if (mountsUnder(this.mountPoints(id)).length === 0) {
+        rmSync(this.mountPoints(id), { recursive: true, force: true });
+      }
     });
   }
 
@@ -331,6 +333,9 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       const gate = machine.stdio[3] as NodeJS.WritableStream;
       gate.end('go\n');
       this.writeState(id, init);
+      // The user namespace lives on in the machine's processes; the holder was only its owner
+      // until now, and while it lives the cgroup never looks empty to waitForAgent.
+      killQuietly(holder.pid as number);
       await this.waitForAgent(id, this.options.agentTimeoutMs ?? 15_000);
       // The agent answering means init has pivoted (the gate is read after pivot_root).
       chmodSync(this.mountPoints(id), 0o700);
@@ -342,8 +347,6 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       }
       throw err;
     } finally {
-      // The user namespace lives on in the machine's processes; the holder was only its owner
-      // until then.
       if (holder?.pid) killQuietly(holder.pid);
       machine?.unref();
       for (const stream of machine?.stdio ?? []) stream?.destroy();
@@ -375,8 +378,8 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       await waitUntil(() => cgroup.pids().length === 0, this.options.stopGraceMs ?? 10_000, 5);
     }
     if (cgroup.exists()) await cgroup.killAll();
-    const record = this.record(id);
-    await detachMachine(this.network, record.slot);
+    const record = this.readRecord(id);
+    if (record) await detachMachine(this.network, record.slot);
     await this.unmountAll(id);
     await cgroup.remove();
     rmSync(join(this.machineDir(id), 'state.json'), { force: true });
@@ -621,13 +624,19 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
   }
 
   private record(id: string): MachineRecord {
+    const record = this.readRecord(id);
+    if (!record) throw new RuntimeError(`machine ${id} does not exist`, 'not_found');
+    return record;
+  }
+
+  private readRecord(id: string): MachineRecord | undefined {
     if (!idPattern.test(id)) throw new RuntimeError(`invalid machine id "${id}"`, 'not_found');
     try {
       return JSON.parse(
         readFileSync(join(this.machineDir(id), 'machine.json'), 'utf8'),
       ) as MachineRecord;
     } catch {
-      throw new RuntimeError(`machine ${id} does not exist`, 'not_found');
+      return undefined;
     }
   }
 

@@ -1,14 +1,14 @@
 // What a machine can and cannot do on this host, checked from inside real machines.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { agentHealth } from '../conformance.js';
 import type { MachineSpec } from '../driver.js';
-import type { LocalDriver } from './local-driver.js';
+import { LocalDriver } from './local-driver.js';
 import { machineAddress } from './network.js';
 import {
   localDriverSkipReason,
@@ -276,6 +276,48 @@ wait`,
       } finally {
         outside.stop();
       }
+    });
+  });
+
+  describe('failures', () => {
+    it('rolls back a start whose agent cannot run and says why', async () => {
+      const broken = new LocalDriver({
+        ...setup.options,
+        agentDir: join(setup.scratch, 'empty-agent'),
+      });
+      mkdirSync(join(setup.scratch, 'empty-agent'), { recursive: true });
+      await broken.create(spec('fail-agent', 'delta'));
+      const base = broken.hostUid('fail-agent');
+      await assert.rejects(broken.start('fail-agent'), (err: Error) => {
+        assert.match(err.message, /exited before its agent answered/);
+        assert.match(err.message, /agent\.mjs/, 'the console output should name the missing file');
+        return true;
+      });
+      assert.equal((await broken.status('fail-agent')).state, 'stopped');
+      assert.deepEqual(processesInUidRange(base), []);
+      await broken.destroy('fail-agent');
+    });
+
+    it('refuses a disk the host cannot hold with a clear error and leaves nothing behind', async () => {
+      const huge = { ...spec('fail-disk', 'epsilon'), size: { ...size, diskGiB: 20_000 } };
+      await assert.rejects(
+        driver.create(huge),
+        /creating the machine disk failed: .*File too large/,
+      );
+      assert.equal((await driver.status('fail-disk')).state, 'absent');
+      assert.ok(!existsSync(join(setup.options.dataDir, 'machines', 'fail-disk')));
+    });
+
+    it('names the field of an invalid spec', async () => {
+      await assert.rejects(
+        driver.create({ ...spec('ok-id', 'ok'), name: 'not a hostname' }),
+        /^RuntimeError: name:/,
+      );
+      await assert.rejects(
+        driver.create({ ...spec('ok-id', 'ok'), size: { ...size, memoryMiB: 1 } }),
+        /size\.memoryMiB/,
+      );
+      await assert.rejects(driver.create(spec('../etc', 'ok')), /^RuntimeError: id:/);
     });
   });
 

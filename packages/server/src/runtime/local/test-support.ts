@@ -1,7 +1,7 @@
 // Shared setup for tests and benchmarks of the local driver: the cached base image, the
 // compiled helper, an agent to boot, and a cleanup that leaves nothing behind on the host.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,16 +76,19 @@ export interface TestDriverSetup {
  */
 export function setUpTestDriver(rootfs: string, lane: number): TestDriverSetup {
   const scratch = mkdtempSync(join(tmpdir(), 'snapvm-runtime-'));
-  let agentDir = realAgentDir;
   if (process.env.SNAPVM_TEST_AGENT !== 'stub' && !existsSync(join(realAgentDir, 'agent.mjs'))) {
     throw new Error(
       `the agent bundle is missing at ${realAgentDir}: run \`npm run build\` (or SNAPVM_TEST_AGENT=stub)`,
     );
   }
+  const agentDir = join(scratch, 'agent');
   if (process.env.SNAPVM_TEST_AGENT === 'stub') {
-    agentDir = join(scratch, 'agent');
     mkdirSync(agentDir);
     writeFileSync(join(agentDir, 'agent.mjs'), stubAgent);
+  } else {
+    // A private copy: a rebuild of the bundle while tests run must not pull it from under
+    // running machines.
+    cpSync(realAgentDir, agentDir, { recursive: true });
   }
   const network: NetworkConfig = {
     bridge: `snapvmt${lane}`,

@@ -18,7 +18,10 @@ export const notFound = (what: string) => new HttpError(404, 'not_found', `${wha
 /** Turns the first zod issue into a 400 that names the offending field. */
 export function invalidInput(error: z.ZodError, where = 'body'): HttpError {
   const issue = error.issues[0];
-  const field = issue && issue.path.length > 0 ? issue.path.join('.') : where;
+  const path = issue ? [...issue.path] : [];
+  // An unknown key is the field to blame, not the object that contains it.
+  if (issue?.code === 'unrecognized_keys' && issue.keys[0]) path.push(issue.keys[0]);
+  const field = path.length > 0 ? path.join('.') : where;
   return new HttpError(400, 'invalid_input', `${field}: ${issue?.message ?? 'invalid'}`, field);
 }
 

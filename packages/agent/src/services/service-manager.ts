@@ -60,8 +60,13 @@ export class ServiceManager {
   private async startAfterDependencies(name: string): Promise<void> {
     const runner = this.runners.get(name);
     if (!runner) return;
-    runner.expectStart();
     const deps = runner.definition.dependsOn;
+    // Started in this turn when nothing needs waiting for, so a PUT's reply already says so.
+    if (deps.every((dep) => this.runners.get(dep)?.isUp)) {
+      runner.start();
+      return;
+    }
+    runner.expectStart();
     const results = await Promise.all(
       deps.map((dep) => this.runners.get(dep)?.waitUntilUp(DEPENDENCY_WAIT_MS) ?? false),
     );

@@ -63,11 +63,14 @@ export class ServiceRunner {
     for (const wake of this.waiters) wake();
   }
 
-  /** Resolves once dependents may start: ready (or running when there is no readiness
-   * check), or when the service gave up; false after `timeoutMs`. */
+  /** Resolves true once the service is up, false when it gave up or after `timeoutMs`. */
+  /** Ready, or running when there is no readiness check: dependents may start. */
+  get isUp(): boolean {
+    return this.status === 'ready' || (this.status === 'running' && !this.definition.readiness);
+  }
+
   waitUntilUp(timeoutMs: number): Promise<boolean> {
-    const up = () =>
-      this.status === 'ready' || (this.status === 'running' && !this.definition.readiness);
+    const up = () => this.isUp;
     const final = () => this.status === 'failed' || this.status === 'stopped';
     if (up()) return Promise.resolve(true);
     if (final() && !this.wanted) return Promise.resolve(false);

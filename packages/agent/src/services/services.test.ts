@@ -52,6 +52,7 @@ describe('services', () => {
       readiness: { type: 'tcp', port },
     });
     assert.equal(db.status, 201, JSON.stringify(db.body));
+    assert.equal(db.body.status, 'starting', 'the reply shows the service starting');
     for (const [name, deps] of [
       ['api', ['db']],
       ['web', ['api']],

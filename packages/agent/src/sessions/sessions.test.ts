@@ -286,6 +286,7 @@ describe('terminal sessions', () => {
     assert.equal(cwd.body.error.field, 'cwd');
     const extra = await agent.request('POST', '/v1/sessions', { colour: 'red' });
     assert.equal(extra.status, 400);
+    assert.equal(extra.body.error.field, 'colour');
     const json = await agent.request('POST', '/v1/sessions', '{"cols": 80');
     assert.equal(json.status, 400);
     assert.equal(json.body.error.code, 'invalid_json');

@@ -115,6 +115,14 @@ export function runtimeDriverSuite(
       assert.equal(await sh('cat /tmp/boot-marker 2>/dev/null || echo none'), 'none');
     });
 
+    it('keeps a stopped machine’s files for a restarted server', async () => {
+      await driver.stop(id);
+      const restarted = await subject.reopen();
+      assert.equal((await restarted.status(id)).state, 'stopped');
+      await restarted.start(id);
+      assert.equal(await sh('cat /root/persist.txt'), 'kept');
+    });
+
     it('stops a suspended machine', async () => {
       await driver.suspend(id);
       await driver.stop(id);

@@ -388,10 +388,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
 
   private async unmountAll(id: string): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const mounts = [
-        ...mountsUnder(this.machineDir(id)),
-        ...mountsUnder(this.mountPoints(id)),
-      ].reverse();
+      const mounts = mountsUnder(this.mountPoints(id)).reverse();
       if (mounts.length === 0) return;
       const result = await runTool('umount', mounts);
       if (result.code === 0) continue;
@@ -580,7 +577,7 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
       }
       return { id, state: cgroup.isFrozen() ? 'suspended' : 'started' };
     }
-    const mounted = mountsUnder(dir).length > 0 || mountsUnder(this.mountPoints(id)).length > 0;
+    const mounted = mountsUnder(this.mountPoints(id)).length > 0;
     if (cgroup.exists() || mounted || existsSync(join(dir, 'state.json'))) {
       return { id, state: 'broken', detail: 'leftovers of an interrupted start or stop' };
     }

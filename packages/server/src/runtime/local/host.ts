@@ -6,6 +6,11 @@ import { RuntimeError } from '../driver.js';
 /** Host tools get a fixed, minimal environment: the server's own (database URL, secrets) stays out. */
 export const hostToolEnv = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
 
+/** Quotes a value for a POSIX shell command line. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
 export interface RunResult {
   code: number | null;
   stdout: string;

@@ -48,6 +48,7 @@ import {
   processStartTime,
   runScript,
   runTool,
+  shellQuote,
   waitUntil,
 } from './host.js';
 import {
@@ -81,8 +82,9 @@ export interface LocalDriverOptions {
   agentTimeoutMs?: number;
   /** How long stop waits after SIGTERM before killing everything. */
   stopGraceMs?: number;
-  /** The idmap-bind helper compiled by `npm run build:native -w @snapvm/server`. */
+  /** The helpers compiled by `npm run build:native -w @snapvm/server`. */
   idmapHelper?: string;
+  seccompHelper?: string;
   nodeBinary?: string;
 }
 
@@ -107,6 +109,9 @@ const uidRange = 65536;
 export const defaultIdmapHelper = fileURLToPath(
   new URL('../../native/idmap-bind', import.meta.url),
 );
+export const defaultSeccompHelper = fileURLToPath(
+  new URL('../../native/seccomp-exec', import.meta.url),
+);
 
 export class LocalDriver implements RuntimeDriver {
   readonly kind = 'local';
@@ -118,6 +123,7 @@ export class LocalDriver implements RuntimeDriver {
   private readonly layout: CgroupLayout;
   private readonly locks = new Map<string, Promise<unknown>>();
   private networkReady: Promise<void> | undefined;
+  private readonly seccompHelper: string;
 
   constructor(private readonly options: LocalDriverOptions) {
     assertLocalHostSupported();
@@ -127,12 +133,14 @@ export class LocalDriver implements RuntimeDriver {
     this.network = options.network ?? defaultNetworkConfig;
     this.cgroupParent = options.cgroupParent ?? 'snapvm';
     this.layout = detectCgroupLayout();
-    const helper = options.idmapHelper ?? defaultIdmapHelper;
-    if (!existsSync(helper)) {
-      throw new RuntimeError(
-        `the idmap-bind helper is missing at ${helper}: run \`npm run build:native -w @snapvm/server\``,
-        'unsupported_host',
-      );
+    this.seccompHelper = options.seccompHelper ?? defaultSeccompHelper;
+    for (const helper of [options.idmapHelper ?? defaultIdmapHelper, this.seccompHelper]) {
+      if (!existsSync(helper)) {
+        throw new RuntimeError(
+          `the helper ${helper} is missing: run \`npm run build:native -w @snapvm/server\``,
+          'unsupported_host',
+        );
+      }
     }
   }
 
@@ -242,7 +250,7 @@ export class LocalDriver implements RuntimeDriver {
       'sh',
       [
         '-c',
-        `set -e\n${join}\nexec nsenter --target ${init} --all --root --wd -- /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"`,
+        `set -e\n${join}\nexec ${shellQuote(this.seccompHelper)} nsenter --target ${init} --all --root --wd -- /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"`,
         'snapvm-exec',
         ...argv,
       ],
@@ -501,7 +509,7 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
         'sh',
         [
           '-c',
-          `set -e\n${joinCgroups}\nexec nsenter --target ${holderPid} --user -- unshare --pid --fork -- unshare --mount --uts --ipc --net --cgroup --propagation private /bin/sh -c "$1" snapvm-init "$2" "$3"`,
+          `set -e\n${joinCgroups}\nexec ${shellQuote(this.seccompHelper)} nsenter --target ${holderPid} --user -- unshare --pid --fork -- unshare --mount --uts --ipc --net --cgroup --propagation private /bin/sh -c "$1" snapvm-init "$2" "$3"`,
           'snapvm-start',
           sandboxInitScript,
           join(this.mountPoints(id), 'merged'),

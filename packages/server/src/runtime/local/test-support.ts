@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBaseImage } from '../image.js';
 import { mountsUnder } from './host.js';
-import { defaultIdmapHelper, LocalDriver, type LocalDriverOptions } from './local-driver.js';
+import {
+  defaultIdmapHelper,
+  defaultSeccompHelper,
+  LocalDriver,
+  type LocalDriverOptions,
+} from './local-driver.js';
 import type { NetworkConfig } from './network.js';
 
 const serverRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -33,7 +38,7 @@ export async function prepareLocalHost(): Promise<{ rootfs: string }> {
     },
   );
   if (deps.status !== 0) throw new Error('scripts/host-deps.sh debootstrap nftables failed');
-  if (!existsSync(defaultIdmapHelper)) {
+  if (!existsSync(defaultIdmapHelper) || !existsSync(defaultSeccompHelper)) {
     const built = spawnSync('npm', ['run', 'build:native'], { cwd: serverRoot, stdio: 'inherit' });
     if (built.status !== 0) throw new Error('npm run build:native failed');
   }

@@ -112,6 +112,19 @@ test('a second machine with a taken name gets the server conflict next to the na
   await screenshot(page, '07-machines-list');
 });
 
+test('a machine created elsewhere appears in the open list without a reload', async () => {
+  const { page, context } = owner;
+  const created = await context.request.post('/api/v1/orgs/acme-team/machines', {
+    headers: { origin: stack.url },
+    data: { name: 'api', size: 'medium' },
+  });
+  assert.equal(created.status(), 201, await created.text());
+  await page.locator('tr[data-machine="api"]').waitFor({ timeout: 12_000 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await screenshot(page, '07b-machines-list-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+});
+
 test('an API token is shown once and can be revoked', async () => {
   const { page } = owner;
   await page.getByRole('link', { name: 'API tokens' }).click();

@@ -24,6 +24,8 @@ class AttachPeer {
   bufferStart = 0;
   snapshot = Buffer.from('\x1b[H\x1b[2JSCREEN');
   closeWith: number | null = null;
+  /** Holds the attach answer back, as a gateway does while it wakes the machine. */
+  attachDelayMs = 0;
 
   constructor() {
     this.server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
@@ -38,6 +40,13 @@ class AttachPeer {
         if (isBinary) this.received.push(Buffer.from(data as Buffer));
         else this.controls.push(JSON.parse(String(data)));
       });
+      setTimeout(() => this.answerAttach(socket, url), this.attachDelayMs);
+    });
+  }
+
+  private answerAttach(socket: ServerSocket, url: URL): void {
+    if (socket.readyState !== socket.OPEN) return;
+    {
       const asked = url.searchParams.get('offset');
       const offset = asked === null ? null : Number(asked);
       const live = this.stream.length;
@@ -57,7 +66,7 @@ class AttachPeer {
         socket.send(this.snapshot.subarray(0, 3));
         socket.send(this.snapshot.subarray(3));
       }
-    });
+    }
   }
 
   get url(): string {
@@ -83,7 +92,10 @@ class AttachPeer {
   }
 }
 
-function connect(peer: AttachPeer) {
+// Disposed after the tests even when one fails, so no reconnect loop outlives the file.
+const connections: TerminalConnection[] = [];
+
+function connect(peer: AttachPeer, wakingAfterMs?: number) {
   const statuses: ConnectionInfo[] = [];
   const screen: string[] = [];
   let resets = 0;
@@ -101,8 +113,10 @@ function connect(peer: AttachPeer) {
     },
     onStatus: (info) => statuses.push(info),
     backoff: { initialMs: 20, maxMs: 80, factor: 2, jitter: 0 },
+    ...(wakingAfterMs === undefined ? {} : { wakingAfterMs }),
   });
   connection.connect();
+  connections.push(connection);
   return {
     connection,
     statuses,
@@ -120,17 +134,19 @@ async function until(check: () => boolean, what: string, timeoutMs = 3000): Prom
 }
 
 const peers: AttachPeer[] = [];
-function newPeer(): AttachPeer {
+async function newPeer(): Promise<AttachPeer> {
   const peer = new AttachPeer();
   peers.push(peer);
+  await new Promise((resolve) => peer.server.once('listening', resolve));
   return peer;
 }
 after(async () => {
+  for (const connection of connections) connection.dispose();
   await Promise.all(peers.map((peer) => peer.close()));
 });
 
 test('a first attach draws the snapshot and counts only stream bytes as the offset', async () => {
-  const peer = newPeer();
+  const peer = await newPeer();
   peer.output('before ');
   const client = connect(peer);
   await until(() => client.connection.status.status === 'connected', 'attach');
@@ -144,7 +160,7 @@ test('a first attach draws the snapshot and counts only stream bytes as the offs
 });
 
 test('after a drop the terminal reconnects from its offset and loses or repeats nothing', async () => {
-  const peer = newPeer();
+  const peer = await newPeer();
   const client = connect(peer);
   await until(() => client.connection.status.status === 'connected', 'attach');
   peer.output('one ');
@@ -169,7 +185,7 @@ test('after a drop the terminal reconnects from its offset and loses or repeats 
 });
 
 test('when the offset has left the buffer, the screen is reset and redrawn from a snapshot', async () => {
-  const peer = newPeer();
+  const peer = await newPeer();
   const client = connect(peer);
   await until(() => client.connection.status.status === 'connected', 'attach');
   peer.output('abc');
@@ -184,7 +200,7 @@ test('when the offset has left the buffer, the screen is reset and redrawn from 
 });
 
 test('keystrokes go out as binary frames and the size as a resize message', async () => {
-  const peer = newPeer();
+  const peer = await newPeer();
   const client = connect(peer);
   assert.equal(client.connection.sendInput('lost'), false, 'input before attach is refused');
   await until(() => client.connection.status.status === 'connected', 'attach');
@@ -201,7 +217,7 @@ test('keystrokes go out as binary frames and the size as a resize message', asyn
 });
 
 test('an ended process stops reconnecting and reports its exit code', async () => {
-  const peer = newPeer();
+  const peer = await newPeer();
   const client = connect(peer);
   await until(() => client.connection.status.status === 'connected', 'attach');
   peer.latest.send(JSON.stringify({ type: 'exit', code: 3, offset: 0 }));
@@ -213,7 +229,7 @@ test('an ended process stops reconnecting and reports its exit code', async () =
 });
 
 test('a session that no longer exists is reported once, without retrying', async () => {
-  const peer = newPeer();
+  const peer = await newPeer();
   peer.closeWith = 4004;
   const client = connect(peer);
   await until(() => client.connection.status.status === 'closed', 'closed');
@@ -223,7 +239,7 @@ test('a session that no longer exists is reported once, without retrying', async
 });
 
 test('a server that is down is retried with growing delays until it answers', async () => {
-  const peer = newPeer();
+  const peer = await newPeer();
   peer.closeWith = 1011;
   const client = connect(peer);
   await until(
@@ -237,5 +253,18 @@ test('a server that is down is retried with growing delays until it answers', as
   peer.closeWith = null;
   await until(() => client.connection.status.status === 'connected', 'recovery');
   assert.equal(client.connection.status.attempt, 0);
+  client.connection.dispose();
+});
+
+test('a slow attach is shown as the machine waking, then as connected', async () => {
+  const peer = await newPeer();
+  peer.attachDelayMs = 150;
+  const client = connect(peer, 30);
+  await until(() => client.connection.status.status === 'waking', 'waking');
+  await until(() => client.connection.status.status === 'connected', 'attach after waking');
+  assert.deepEqual(
+    [...new Set(client.statuses.map((s) => s.status))],
+    ['connecting', 'waking', 'connected'],
+  );
   client.connection.dispose();
 });

@@ -58,7 +58,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({
-      error: { code: 'not_found', message: `There is no ${request.method} ${redactUrl(request.url)}.` },
+      error: {
+        code: 'not_found',
+        message: `There is no ${request.method} ${redactUrl(request.url)}.`,
+      },
     }),
   );
 
@@ -83,7 +86,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const deps: AppDeps = {
     config,
     db,
-    limiter: new LoginLimiter(options.loginLimits ?? { perAccount: 5, perIp: 30, windowSeconds: 900 }),
+    limiter: new LoginLimiter(
+      options.loginLimits ?? { perAccount: 5, perIp: 30, windowSeconds: 900 },
+    ),
     machineSettings: {
       publicUrl: config.publicUrl,
       appsDomain: config.appsDomain,

@@ -62,7 +62,10 @@ describe('snapvm serve', () => {
     assert.ok(machines);
     assert.ok(machines.post.requestBody, 'request bodies come from the zod schemas');
     const metrics = await (await fetch(`${running.url}/metrics`)).text();
-    assert.match(metrics, /snapvm_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1/);
+    assert.match(
+      metrics,
+      /snapvm_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1/,
+    );
     assert.match(metrics, /snapvm_http_request_duration_seconds_bucket\{/);
     assert.match(metrics, /snapvm_db_pool_total \d/);
   });
@@ -75,7 +78,10 @@ describe('snapvm serve', () => {
     const response = new Promise<number>((resolve, reject) => {
       const req = request(
         `${url}/api/v1/auth/signup`,
-        { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+        },
         (res) => {
           res.resume();
           resolve(res.statusCode ?? 0);

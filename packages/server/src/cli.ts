@@ -11,8 +11,11 @@ see docs/configuration.md.`;
 async function serve(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config);
-  const engine = server.db.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL';
-  process.stdout.write(`SnapVM is listening on ${server.url} (public URL ${config.publicUrl}, ${engine})\n`);
+  const engine =
+    server.db.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}` : 'PostgreSQL';
+  process.stdout.write(
+    `SnapVM is listening on ${server.url} (public URL ${config.publicUrl}, ${engine})\n`,
+  );
   let signals = 0;
   const shutDown = (signal: NodeJS.Signals) => {
     signals++;

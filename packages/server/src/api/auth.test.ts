@@ -8,7 +8,9 @@ const PASSWORD = 'correct horse battery';
 let server: TestServer;
 let ipCounter = 0;
 /** A fresh client address per test, so the per-IP login limit is exercised only on purpose. */
-const freshIp = () => ({ 'x-forwarded-for': `10.0.${Math.floor(++ipCounter / 250)}.${ipCounter % 250}` });
+const freshIp = () => ({
+  'x-forwarded-for': `10.0.${Math.floor(++ipCounter / 250)}.${ipCounter % 250}`,
+});
 
 function sessionOf(res: { headers: Headers }): string {
   const match = /snapvm_session=([^;]*)/.exec(res.headers.get('set-cookie') ?? '');
@@ -17,7 +19,9 @@ function sessionOf(res: { headers: Headers }): string {
 }
 
 async function signUp(email: string, headers: Record<string, string> = freshIp()) {
-  return server.client().post('/api/v1/auth/signup', { email, password: PASSWORD, name: 'N' }, headers);
+  return server
+    .client()
+    .post('/api/v1/auth/signup', { email, password: PASSWORD, name: 'N' }, headers);
 }
 
 describe('signup, login and sessions', () => {
@@ -81,7 +85,11 @@ describe('signup, login and sessions', () => {
       .post('/api/v1/auth/login', { email: 'bob@example.com', password: 'nope-nope' }, freshIp());
     const unknown = await server
       .client()
-      .post('/api/v1/auth/login', { email: 'nobody@example.com', password: 'nope-nope' }, freshIp());
+      .post(
+        '/api/v1/auth/login',
+        { email: 'nobody@example.com', password: 'nope-nope' },
+        freshIp(),
+      );
     assert.equal(wrong.status, 401);
     assert.equal(unknown.status, 401);
     assert.deepEqual(wrong.body, unknown.body);
@@ -102,8 +110,11 @@ describe('signup, login and sessions', () => {
   test('an expired session is refused', async () => {
     const session = sessionOf(await signUp('dave@example.com'));
     await server.db.asSystem((tx) =>
-      tx.query(`UPDATE auth_sessions SET expires_at = now() - interval '1 second'
-                 WHERE token_hash = $1`, [hashSecret(session)]),
+      tx.query(
+        `UPDATE auth_sessions SET expires_at = now() - interval '1 second'
+                 WHERE token_hash = $1`,
+        [hashSecret(session)],
+      ),
     );
     const me = await server.client({ session }).get('/api/v1/me');
     assert.equal(me.status, 401);

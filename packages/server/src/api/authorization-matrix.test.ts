@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { ApiClient, startTestServer, type TestServer } from '../test-support/test-server.js';
+import { type ApiClient, startTestServer, type TestServer } from '../test-support/test-server.js';
 
 // Every endpoint × every kind of caller, against org "acme" and a machine its owner owns.
 // Non-members get 404 (an org they can't see does not exist for them), members get 403 for
@@ -210,8 +210,16 @@ describe('authorization matrix', () => {
       ([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`),
     );
     const covered = [...cases.map((c) => `${c.method} ${c.route}`), ...PUBLIC_ROUTES];
-    assert.deepEqual(documented.filter((e) => !covered.includes(e)), [], 'not in the matrix');
-    assert.deepEqual(covered.filter((e) => !documented.includes(e)), [], 'not documented');
+    assert.deepEqual(
+      documented.filter((e) => !covered.includes(e)),
+      [],
+      'not in the matrix',
+    );
+    assert.deepEqual(
+      covered.filter((e) => !documented.includes(e)),
+      [],
+      'not documented',
+    );
   });
 
   for (const c of cases) {

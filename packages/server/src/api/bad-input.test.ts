@@ -86,7 +86,11 @@ describe('bad input', () => {
   });
 
   test('invalid names are refused with the rule they break', async () => {
-    assertRefused(await owner.post('/api/v1/orgs', { slug: 'Acme', name: 'A' }), 400, /body\.slug: .*lowercase/);
+    assertRefused(
+      await owner.post('/api/v1/orgs', { slug: 'Acme', name: 'A' }),
+      400,
+      /body\.slug: .*lowercase/,
+    );
     assertRefused(
       await owner.post('/api/v1/orgs', { slug: 'a--b', name: 'A' }),
       400,
@@ -104,7 +108,15 @@ describe('bad input', () => {
     );
     assertRefused(await owner.get('/api/v1/orgs/acme/machines/Bad_Name'), 400, /params\.machine/);
     assertRefused(await owner.get('/api/v1/orgs/NOPE/machines'), 400, /params\.org/);
-    assertRefused(await owner.post('/api/v1/auth/signup', { email: 'not-an-email', password: 'long enough', name: 'N' }), 400, /body\.email/);
+    assertRefused(
+      await owner.post('/api/v1/auth/signup', {
+        email: 'not-an-email',
+        password: 'long enough',
+        name: 'N',
+      }),
+      400,
+      /body\.email/,
+    );
   });
 
   test('an unknown org or machine is a 404 that names it', async () => {
@@ -114,15 +126,31 @@ describe('bad input', () => {
   });
 
   test('bad query, path ids, cursors, extra fields and media types are 4xx', async () => {
-    assertRefused(await owner.get('/api/v1/orgs/acme/machines?limit=1000'), 400, /querystring\.limit/);
-    assertRefused(await owner.get('/api/v1/orgs/acme/machines?limit=abc'), 400, /querystring\.limit/);
+    assertRefused(
+      await owner.get('/api/v1/orgs/acme/machines?limit=1000'),
+      400,
+      /querystring\.limit/,
+    );
+    assertRefused(
+      await owner.get('/api/v1/orgs/acme/machines?limit=abc'),
+      400,
+      /querystring\.limit/,
+    );
     assertRefused(
       await owner.get('/api/v1/orgs/acme/machines?cursor=garbage'),
       400,
       /querystring\.cursor/,
     );
-    assertRefused(await owner.get('/api/v1/orgs/acme/audit?cursor=WyJ4Il0'), 400, /querystring\.cursor/);
-    assertRefused(await owner.patch('/api/v1/orgs/acme/members/not-a-uuid', { role: 'admin' }), 400, /params\.userId/);
+    assertRefused(
+      await owner.get('/api/v1/orgs/acme/audit?cursor=WyJ4Il0'),
+      400,
+      /querystring\.cursor/,
+    );
+    assertRefused(
+      await owner.patch('/api/v1/orgs/acme/members/not-a-uuid', { role: 'admin' }),
+      400,
+      /params\.userId/,
+    );
     assertRefused(await owner.delete('/api/v1/me/tokens/42'), 400, /params\.id/);
     assertRefused(
       await owner.patch('/api/v1/orgs/acme/machines/web', { state: 'started' }),

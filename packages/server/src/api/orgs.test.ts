@@ -159,10 +159,7 @@ describe('organizations, members and invitations', () => {
     assert.equal((await owner.delete(`/api/v1/orgs/golf/members/${removed.user.id}`)).status, 204);
     for (const gone of [leaver, removed])
       assert.equal((await gone.get('/api/v1/orgs/golf/members')).status, 404);
-    assert.equal(
-      (await owner.delete(`/api/v1/orgs/golf/members/${removed.user.id}`)).status,
-      404,
-    );
+    assert.equal((await owner.delete(`/api/v1/orgs/golf/members/${removed.user.id}`)).status, 404);
   });
 
   test('/me lists memberships with roles', async () => {

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
+import type { ClientInfo } from '../auth/accounts.js';
 import { type Actor, resolveActor } from '../auth/actor.js';
 import { readCookie, SESSION_COOKIE } from '../auth/cookies.js';
-import type { ClientInfo } from '../auth/accounts.js';
 import type { Database } from '../db/database.js';
 import { UnauthorizedError } from '../errors.js';
 

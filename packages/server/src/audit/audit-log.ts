@@ -1,7 +1,7 @@
 import type { AuditEntry } from '@snapvm/protocol';
-import type { Tx } from '../db/database.js';
 import { decodeCursor, encodeCursor } from '../api/cursor.js';
 import { presentUser } from '../auth/user-presenter.js';
+import type { Tx } from '../db/database.js';
 import { iso } from '../db/values.js';
 import { ValidationError } from '../errors.js';
 

@@ -21,6 +21,8 @@ export interface PoolStats {
 export interface Connector {
   readonly kind: 'pglite' | 'postgres';
   transaction<T>(prelude: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** One statement in its own implicit transaction, as the application role. */
+  statement<T>(sql: string, params: unknown[]): Promise<T[]>;
   ping(): Promise<void>;
   stats(): PoolStats;
   close(): Promise<void>;
@@ -85,6 +87,14 @@ export class Database {
       if (!org) throw new NotFoundError(`Organization "${orgSlug}"`);
       return fn(tx, org);
     });
+  }
+
+  /**
+   * One statement with no acting user or org: only for functions that carry their own narrow
+   * system path (migrations/0003-credential-lookups.sql).
+   */
+  statement<T = Row>(sql: string, params: unknown[]): Promise<T[]> {
+    return this.connector.statement<T>(sql, params);
   }
 
   ping(): Promise<void> {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { after, before, describe, test } from 'node:test';
 import { createTestDatabase, testDatabaseUrl } from '../test-support/test-server.js';
 import { migrate, readMigrations } from './migrate.js';
 import { openDatabase } from './open-database.js';
@@ -20,7 +20,9 @@ describe('migrations', () => {
     );
   });
 
-  describe('on PostgreSQL', { skip: !testDatabaseUrl && 'SNAPVM_TEST_DATABASE_URL is not set' }, () => {
+  describe('on PostgreSQL', {
+    skip: !testDatabaseUrl && 'SNAPVM_TEST_DATABASE_URL is not set',
+  }, () => {
     let database: Awaited<ReturnType<typeof createTestDatabase>>;
     before(async () => {
       database = await createTestDatabase();
@@ -46,7 +48,8 @@ describe('migrations', () => {
         for (const expected of [(await readMigrations()).length, 0]) {
           const db = await PGlite.create(dir);
           const session = {
-            query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows,
+            query: async <T>(sql: string, params?: unknown[]) =>
+              (await db.query<T>(sql, params)).rows,
             exec: async (sql: string) => {
               await db.exec(sql);
             },

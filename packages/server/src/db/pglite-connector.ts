@@ -60,6 +60,9 @@ export class PgliteConnector implements Connector {
           await session.exec(`CREATE ROLE ${PGLITE_APP_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS`);
         await grantToAppRole(session, PGLITE_APP_ROLE);
       });
+      // PGlite runs no autovacuum, so without this the planner never has statistics and
+      // sorts a whole org's machines to show one page.
+      await session.exec('ANALYZE');
     } catch (err) {
       await db.close();
       throw err;
@@ -69,7 +72,7 @@ export class PgliteConnector implements Connector {
 
   transaction<T>(prelude: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.queue.run(async () => {
-      await this.db.exec(`BEGIN; SET LOCAL ROLE ${PGLITE_APP_ROLE}; ${prelude}`);
+      await this.db.exec(`BEGIN; SET LOCAL ROLE ${PGLITE_APP_ROLE}; ${prelude}`.trim());
       const tx: Tx = {
         query: async <R>(sql: string, params?: unknown[]) =>
           (await this.db.query<R>(sql, params)).rows,
@@ -83,6 +86,10 @@ export class PgliteConnector implements Connector {
         throw err;
       }
     });
+  }
+
+  statement<T>(sql: string, params: unknown[]): Promise<T[]> {
+    return this.transaction('', (tx) => tx.query<T>(sql, params));
   }
 
   ping(): Promise<void> {

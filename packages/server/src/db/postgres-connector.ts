@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import pg from 'pg';
 import type { Connector, PoolStats, Tx } from './database.js';
 import { type AdminSession, grantToAppRole, migrate } from './migrate.js';
@@ -56,9 +56,9 @@ async function prepareAppRole(
   );
   if (!role) {
     try {
-      const quoted = (await session.query<{ q: string }>('SELECT quote_literal($1) AS q', [
-        password,
-      ]))[0]?.q;
+      const quoted = (
+        await session.query<{ q: string }>('SELECT quote_literal($1) AS q', [password])
+      )[0]?.q;
       await session.exec(
         `CREATE ROLE ${POSTGRES_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD ${quoted}`,
       );
@@ -77,6 +77,21 @@ async function prepareAppRole(
   url.username = POSTGRES_APP_ROLE;
   url.password = password;
   return { url: url.toString(), created: !role, password };
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * Every query the server sends is a fixed SQL text, so each is prepared once per connection
+ * (pg keeps them by name): PostgreSQL then skips parsing and planning on the hot paths.
+ */
+function prepared(text: string, values?: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `snapvm_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    if (statementNames.size < 1000) statementNames.set(text, name);
+  }
+  return { name, text, values: values ?? [] };
 }
 
 export class PostgresConnector implements Connector {
@@ -128,7 +143,7 @@ export class PostgresConnector implements Connector {
       await client.query(`BEGIN; ${prelude}`);
       const tx: Tx = {
         query: async <R>(sql: string, params?: unknown[]) =>
-          (await client.query(sql, params)).rows as R[],
+          (await client.query(prepared(sql, params))).rows as R[],
       };
       try {
         const result = await fn(tx);
@@ -143,6 +158,10 @@ export class PostgresConnector implements Connector {
     } finally {
       client.release(broken);
     }
+  }
+
+  async statement<T>(sql: string, params: unknown[]): Promise<T[]> {
+    return (await this.pool.query(prepared(sql, params))).rows as T[];
   }
 
   async ping(): Promise<void> {

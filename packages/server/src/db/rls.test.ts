@@ -20,7 +20,10 @@ async function orgScopedTables(tx: Tx): Promise<Array<{ table: string; key: stri
     `SELECT table_name FROM information_schema.columns
       WHERE table_schema = 'public' AND column_name = 'org_id' ORDER BY table_name`,
   );
-  return [{ table: 'orgs', key: 'id' }, ...rows.map((r) => ({ table: r.table_name, key: 'org_id' }))];
+  return [
+    { table: 'orgs', key: 'id' },
+    ...rows.map((r) => ({ table: r.table_name, key: 'org_id' })),
+  ];
 }
 
 async function seed(): Promise<void> {
@@ -160,7 +163,7 @@ describe('row-level security', () => {
     }
   });
 
-  test("inside org A, inserting or updating a row of another org fails on every table", async () => {
+  test('inside org A, inserting or updating a row of another org fails on every table', async () => {
     const tables = await db.asSystem(orgScopedTables);
     for (const { table, key } of tables) {
       const columns = await db.asSystem((tx) =>
@@ -209,7 +212,7 @@ describe('row-level security', () => {
     assert.equal(stillThere?.n, 1);
   });
 
-  test("a member sees only their own machines and their events, even with no filter", async () => {
+  test('a member sees only their own machines and their events, even with no filter', async () => {
     const machines = await asOrgA(ids.memberA, 'SELECT id FROM machines');
     assert.deepEqual(
       machines.rows.map((r) => r.id),

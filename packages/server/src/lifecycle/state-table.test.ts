@@ -52,8 +52,6 @@ test('a destroyed machine accepts no requests and no transitions', () => {
 test('the normal lifecycle is allowed step by step', () => {
   const path = ['creating', 'starting', 'started', 'suspended', 'started', 'stopping', 'stopped'];
   for (let i = 1; i < path.length; i++)
-    assert.doesNotThrow(() =>
-      assertTransition(path[i - 1] as 'creating', path[i] as 'creating'),
-    );
+    assert.doesNotThrow(() => assertTransition(path[i - 1] as 'creating', path[i] as 'creating'));
   assert.equal(canTransition('stopped', 'suspended'), false);
 });

@@ -53,7 +53,17 @@ describe('machine records', () => {
     });
     assert.equal(res.status, 201, res.text);
     const m = res.body;
-    for (const field of ['id', 'name', 'state', 'size', 'region', 'runtime', 'owner', 'urls', 'createdAt'])
+    for (const field of [
+      'id',
+      'name',
+      'state',
+      'size',
+      'region',
+      'runtime',
+      'owner',
+      'urls',
+      'createdAt',
+    ])
       assert.ok(field in m, field);
     assert.equal(m.name, 'web');
     assert.equal(m.state, 'creating');
@@ -70,7 +80,7 @@ describe('machine records', () => {
     assert.equal(dup.body.error.code, 'name_taken');
   });
 
-  test("a member sees and operates only their own machines; admins see all", async () => {
+  test('a member sees and operates only their own machines; admins see all', async () => {
     const { owner, admin, member } = await team('m-vis');
     await owner.post('/api/v1/orgs/m-vis/machines', { name: 'owners' });
     await member.post('/api/v1/orgs/m-vis/machines', { name: 'mine' });
@@ -89,7 +99,10 @@ describe('machine records', () => {
   test('the list is paginated with a cursor and no item repeats', async () => {
     const { owner } = await team('m-page');
     for (let i = 0; i < 7; i++)
-      assert.equal((await owner.post('/api/v1/orgs/m-page/machines', { name: `m${i}` })).status, 201);
+      assert.equal(
+        (await owner.post('/api/v1/orgs/m-page/machines', { name: `m${i}` })).status,
+        201,
+      );
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;

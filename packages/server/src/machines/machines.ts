@@ -54,9 +54,10 @@ async function findMachine(
 }
 
 async function reload(tx: Tx, org: OrgContext, id: string, urls: UrlSettings): Promise<Machine> {
-  const [row] = await tx.query<MachineRow>(`SELECT ${MACHINE_COLUMNS} FROM ${FROM} WHERE m.id = $1`, [
-    id,
-  ]);
+  const [row] = await tx.query<MachineRow>(
+    `SELECT ${MACHINE_COLUMNS} FROM ${FROM} WHERE m.id = $1`,
+    [id],
+  );
   if (!row) throw new NotFoundError('Machine');
   return presentMachine(row, org.slug, urls);
 }
@@ -104,7 +105,10 @@ export async function createMachine(
     );
   } catch (err) {
     if (sqlState(err) === '23505')
-      throw new ConflictError(`A machine named "${body.name}" already exists in this org.`, 'name_taken');
+      throw new ConflictError(
+        `A machine named "${body.name}" already exists in this org.`,
+        'name_taken',
+      );
     throw err;
   }
   if (!row) throw new Error('machine insert returned no row');
@@ -134,12 +138,19 @@ export async function listMachines(
       throw new ValidationError('querystring.cursor', 'is not a cursor returned by this API');
     after = [at, id];
   }
+  // RLS already limits members to their own machines; saying so here lets the planner use
+  // the owner index instead of filtering the whole org.
+  const ownOnly = org.role === 'member' ? 'AND owner_id = snapvm_user_id()' : '';
+  const after_ = after ? 'AND (created_at, id) > ($3::timestamptz, $4::uuid)' : '';
+  // The page is cut first, then joined to its owners: 51 look-ups, not one per machine.
   const rows = await tx.query<MachineRow & { cursor_at: string }>(
-    `SELECT ${MACHINE_COLUMNS}, m.created_at::text AS cursor_at FROM ${FROM}
-      WHERE m.org_id = $1 AND m.observed_state <> 'destroyed'
-        AND ($2::timestamptz IS NULL OR (m.created_at, m.id) > ($2::timestamptz, $3::uuid))
-      ORDER BY m.created_at, m.id LIMIT $4`,
-    [org.orgId, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1],
+    `SELECT ${MACHINE_COLUMNS}, m.created_at::text AS cursor_at
+       FROM (SELECT * FROM machines
+              WHERE org_id = $1 AND observed_state <> 'destroyed' ${ownOnly} ${after_}
+              ORDER BY created_at, id LIMIT $2) m
+       LEFT JOIN users u ON u.id = m.owner_id
+      ORDER BY m.created_at, m.id`,
+    after ? [org.orgId, page.limit + 1, after[0], after[1]] : [org.orgId, page.limit + 1],
   );
   const more = rows.length > page.limit;
   const shown = rows.slice(0, page.limit);

@@ -106,10 +106,7 @@ export async function removeMember(
   if (member.role === 'owner' && !leaving && org.role !== 'owner')
     throw new ForbiddenError('Only owners can remove an owner.');
   if (member.role === 'owner') await assertNotLastOwner(tx, org, userId);
-  await tx.query('DELETE FROM memberships WHERE org_id = $1 AND user_id = $2', [
-    org.orgId,
-    userId,
-  ]);
+  await tx.query('DELETE FROM memberships WHERE org_id = $1 AND user_id = $2', [org.orgId, userId]);
   await recordAudit(tx, {
     orgId: org.orgId,
     actorId: actor.userId,

@@ -8,11 +8,13 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { LoginLimits } from '../auth/login-limiter.js';
 import { type Config, loadConfig } from '../config.js';
-import { openDatabase, pgliteDataDir } from '../db/open-database.js';
 import { readMigrations } from '../db/migrate.js';
+import { openDatabase, pgliteDataDir } from '../db/open-database.js';
 import { type RunningServer, startServer } from '../server.js';
 
-const CACHE_DIR = fileURLToPath(new URL('../../../../node_modules/.cache/snapvm/', import.meta.url));
+const CACHE_DIR = fileURLToPath(
+  new URL('../../../../node_modules/.cache/snapvm/', import.meta.url),
+);
 
 export const testDatabaseUrl = process.env.SNAPVM_TEST_DATABASE_URL || null;
 

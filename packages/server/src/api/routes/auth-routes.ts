@@ -18,7 +18,8 @@ import { clientInfo, findActor, requireActor } from '../request-context.js';
 export function registerAuthRoutes(api: Api, deps: AppDeps): void {
   const { config, db } = deps;
   const maxAge = config.sessionTtlHours * 3600;
-  const secure = (protocol: string) => protocol === 'https' || config.publicUrl.startsWith('https:');
+  const secure = (protocol: string) =>
+    protocol === 'https' || config.publicUrl.startsWith('https:');
 
   api.post(
     '/api/v1/auth/signup',
@@ -76,7 +77,9 @@ export function registerAuthRoutes(api: Api, deps: AppDeps): void {
 
   api.get(
     '/api/v1/me',
-    { schema: { tags: ['auth'], summary: 'The caller and their orgs', response: { 200: meSchema } } },
+    {
+      schema: { tags: ['auth'], summary: 'The caller and their orgs', response: { 200: meSchema } },
+    },
     async (request) => describeMe(db, await requireActor(db, request)),
   );
 

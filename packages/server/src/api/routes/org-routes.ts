@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import {
   createdInvitationSchema,
   createInvitationBodySchema,
@@ -14,6 +13,7 @@ import {
   patchMemberBodySchema,
   renameOrgBodySchema,
 } from '@snapvm/protocol';
+import { z } from 'zod';
 import {
   acceptInvitation,
   createInvitation,

@@ -157,6 +157,11 @@ async function benchEngine(engine, settings, env) {
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'snapvm-bench-api-'));
+// Ctrl-C still removes the temporary database and data directory (the server children get
+// the same signal and stop on their own).
+process.once('SIGINT', () => {
+  cleanUp().finally(() => process.exit(130));
+});
 const dbName = `snapvm_bench_${randomBytes(4).toString('hex')}`;
 const admin = new pg.Client({ connectionString: POSTGRES_URL });
 let postgresUrl = null;
@@ -185,7 +190,13 @@ try {
   }
   await benchEngine('pglite', { databaseUrl: null, dataDir }, { SNAPVM_DATA_DIR: dataDir });
 } finally {
-  if (postgresUrl) await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await cleanUp();
+}
+
+async function cleanUp() {
+  if (postgresUrl)
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+  postgresUrl = null;
   await admin.end().catch(() => undefined);
   await rm(dataDir, { recursive: true, force: true });
 }

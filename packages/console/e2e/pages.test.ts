@@ -125,6 +125,45 @@ test('a machine created elsewhere appears in the open list without a reload', as
   await page.emulateMedia({ colorScheme: 'light' });
 });
 
+test('the URL access level is saved and destroying asks for the name first', async () => {
+  const { page } = owner;
+  await page.goto('/orgs/acme-team/machines/api');
+  const access = page.getByLabel('Who can open it');
+  assert.equal(await access.inputValue(), 'private');
+  await access.selectOption('org');
+  await page.waitForFunction(async () => {
+    const response = await fetch('/api/v1/orgs/acme-team/machines/api');
+    return (await response.json()).urlAccess === 'org';
+  });
+  await page.reload();
+  assert.equal(await page.getByLabel('Who can open it').inputValue(), 'org');
+
+  await page.getByRole('button', { name: 'Destroy' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Destroy api?' });
+  await dialog.waitFor();
+  const confirm = dialog.getByRole('button', { name: 'Destroy machine' });
+  assert.equal(await confirm.isDisabled(), true, 'nothing happens before the name is typed');
+  const typed = dialog.getByLabel(/Type api to confirm/);
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.id),
+    'destroy-confirm',
+    'the dialog takes the keyboard',
+  );
+  await typed.fill('ap');
+  assert.equal(await confirm.isDisabled(), true);
+  await typed.fill('api');
+  await screenshot(page, '07c-destroy-dialog');
+  await confirm.click();
+  await page.waitForURL('**/orgs/acme-team');
+  const machine = await page.evaluate(async () =>
+    (await fetch('/api/v1/orgs/acme-team/machines/api')).json(),
+  );
+  assert.ok(
+    machine.desiredState === 'destroyed' || machine.error?.code === 'not_found',
+    JSON.stringify(machine),
+  );
+});
+
 test('an API token is shown once and can be revoked', async () => {
   const { page } = owner;
   await page.getByRole('link', { name: 'API tokens' }).click();
@@ -250,6 +289,20 @@ test('signing out returns to the sign-in page and the session is gone', async ()
   await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL('**/orgs/acme-team');
+});
+
+test('a removed member loses the org at once', async () => {
+  const { page } = owner;
+  await page.goto('/orgs/acme-team/members');
+  page.once('dialog', (dialog) => dialog.accept());
+  await page
+    .getByRole('row', { name: new RegExp(memberEmail) })
+    .getByRole('button', { name: 'Remove' })
+    .click();
+  await page.getByRole('row', { name: new RegExp(memberEmail) }).waitFor({ state: 'detached' });
+  await member.page.goto('/orgs/acme-team');
+  await member.page.getByRole('heading', { name: 'Organization not found' }).waitFor();
+  await screenshot(member.page, '16-removed-member-phone');
 });
 
 test('no page threw or logged an error', () => {

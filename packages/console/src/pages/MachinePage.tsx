@@ -338,6 +338,9 @@ function Sessions({ org, machine }: { org: string; machine: Machine }) {
   );
   const [error, setError] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
+  // The machine itself is visible here, so a 404 for its sessions means this server has no
+  // terminal API yet rather than "not yours".
+  const unsupported = sessions.error instanceof ApiError && sessions.error.status === 404;
   const open = (id: string) =>
     navigate(pathTo('orgs', org, 'machines', machine.name, 'sessions', id));
   const create = async () => {
@@ -364,17 +367,19 @@ function Sessions({ org, machine }: { org: string; machine: Machine }) {
     <section className="card" aria-labelledby="sessions-heading">
       <div className="card-header">
         <h2 id="sessions-heading">Terminals</h2>
-        <button
-          type="button"
-          className="button button-primary"
-          onClick={create}
-          disabled={creating}
-        >
-          {creating ? 'Opening…' : 'New terminal'}
-        </button>
+        {unsupported ? null : (
+          <button
+            type="button"
+            className="button button-primary"
+            onClick={create}
+            disabled={creating}
+          >
+            {creating ? 'Opening…' : 'New terminal'}
+          </button>
+        )}
       </div>
       <FormError message={error} />
-      {sessions.error instanceof ApiError && sessions.error.status === 404 ? (
+      {unsupported ? (
         <p className="muted">Terminals are not available on this server yet.</p>
       ) : sessions.error && !sessions.data ? (
         <ErrorNotice error={sessions.error} retry={sessions.reload} />

@@ -244,3 +244,16 @@ export const auditEntrySchema = z.object({
   details: z.record(z.string(), z.unknown()),
 });
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+// --- sign-in sessions ---
+
+export const signInSessionSchema = z.object({
+  id: idSchema,
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  ip: z.string().nullable(),
+  userAgent: z.string().nullable(),
+  current: z.boolean(),
+});
+export type SignInSession = z.infer<typeof signInSessionSchema>;
+export const signInSessionParamsSchema = z.object({ id: idSchema });

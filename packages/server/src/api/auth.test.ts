@@ -107,6 +107,32 @@ describe('signup, login and sessions', () => {
     assert.equal((await client.get('/api/v1/me')).status, 401);
   });
 
+  test('a user can see their sessions and sign another one out', async () => {
+    const laptop = sessionOf(await signUp('kim@example.com'));
+    const phone = sessionOf(
+      await server
+        .client()
+        .post(
+          '/api/v1/auth/login',
+          { email: 'kim@example.com', password: PASSWORD },
+          { ...freshIp(), 'user-agent': 'phone' },
+        ),
+    );
+    const fromLaptop = server.client({ session: laptop });
+    const listed = await fromLaptop.get('/api/v1/me/sessions');
+    assert.equal(listed.body.items.length, 2);
+    const phoneSession = listed.body.items.find(
+      (s: { userAgent: string }) => s.userAgent === 'phone',
+    );
+    assert.equal(phoneSession.current, false);
+    assert.equal((await fromLaptop.delete(`/api/v1/me/sessions/${phoneSession.id}`)).status, 204);
+    assert.equal((await server.client({ session: phone }).get('/api/v1/me')).status, 401);
+    assert.equal((await fromLaptop.get('/api/v1/me')).status, 200);
+    const stranger = server.client({ session: sessionOf(await signUp('lee@example.com')) });
+    const mine = (await fromLaptop.get('/api/v1/me/sessions')).body.items[0].id;
+    assert.equal((await stranger.delete(`/api/v1/me/sessions/${mine}`)).status, 404);
+  });
+
   test('an expired session is refused', async () => {
     const session = sessionOf(await signUp('dave@example.com'));
     await server.db.asSystem((tx) =>

@@ -62,6 +62,19 @@ const cases: Case[] = [
       return { path: `/api/v1/me/tokens/${token.body.id}` };
     },
   },
+  { method: 'GET', route: '/api/v1/me/sessions', expect: [401, 200, 200, 200, 200] },
+  {
+    method: 'DELETE',
+    route: '/api/v1/me/sessions/{id}',
+    expect: [401, 204, 204, 204, 204],
+    async prepare(actor) {
+      if (actor === 'anonymous') return { path: `/api/v1/me/sessions/${crypto.randomUUID()}` };
+      const session = await signIn(actor);
+      const listed = await server.client({ session }).get('/api/v1/me/sessions');
+      const id = listed.body.items.find((s: { current: boolean }) => s.current).id;
+      return { path: `/api/v1/me/sessions/${id}` };
+    },
+  },
   {
     method: 'POST',
     route: '/api/v1/orgs',
@@ -172,6 +185,15 @@ const cases: Case[] = [
 // Public by design, checked in the bad-input and server tests.
 const PUBLIC_ROUTES = ['POST /api/v1/auth/signup', 'POST /api/v1/auth/login'];
 
+/** A throwaway extra session for `actor`. */
+async function signIn(actor: ActorName): Promise<string> {
+  const email = clients[actor].user?.email;
+  const login = await server
+    .client()
+    .post('/api/v1/auth/login', { email, password: 'correct horse battery' });
+  return /snapvm_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '')?.[1] ?? '';
+}
+
 function concretePath(route: string): string {
   return route
     .replace('{org}', 'acme')
@@ -228,15 +250,8 @@ describe('authorization matrix', () => {
       for (const actor of ACTORS) {
         const prepared = (await c.prepare?.(actor)) ?? {};
         let client: ApiClient = clients[actor];
-        if (c.route === '/api/v1/auth/logout' && actor !== 'anonymous') {
-          // Log out a throwaway session, keeping the fixture's own.
-          const email = clients[actor].user?.email;
-          const login = await server
-            .client()
-            .post('/api/v1/auth/login', { email, password: 'correct horse battery' });
-          const cookie = /snapvm_session=([^;]+)/.exec(login.headers.get('set-cookie') ?? '');
-          client = server.client({ session: cookie?.[1] ?? '' });
-        }
+        if (c.route === '/api/v1/auth/logout' && actor !== 'anonymous')
+          client = server.client({ session: await signIn(actor) }); // keep the fixture's own
         const res = await client.request(
           c.method,
           prepared.path ?? concretePath(c.route),

@@ -21,7 +21,12 @@ test('database errors a doer did not catch map to client errors, never 500', () 
   assert.equal(translateError(databaseError('22P02'))?.status, 400);
 });
 
+test('a database that cannot be reached is a 503, not a 500', () => {
+  assert.equal(translateError(databaseError('57P01'))?.status, 503);
+  assert.equal(translateError(databaseError('ECONNREFUSED'))?.status, 503);
+});
+
 test('anything unexpected is left for the generic 500, its details unexposed', () => {
   assert.equal(translateError(new TypeError('cannot read x of undefined')), null);
-  assert.equal(translateError(databaseError('57P01')), null);
+  assert.equal(translateError(databaseError('XX000')), null);
 });

@@ -47,6 +47,11 @@ const DATABASE_ERRORS: Record<string, Envelope> = {
   '40P01': { status: 409, code: 'conflict', message: 'A concurrent change won; retry.' },
 };
 
+function isConnectionError(err: Error): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT';
+}
+
 function describeValidation(err: FastifyError): string {
   const context = err.validationContext ?? 'request';
   return (err.validation ?? [])
@@ -69,6 +74,12 @@ export function translateError(err: FastifyError | Error): Envelope | null {
   if (known) return known(fastifyError);
   const state = sqlState(err);
   if (state && DATABASE_ERRORS[state]) return DATABASE_ERRORS[state];
+  if (state?.startsWith('08') || state === '57P01' || state === '57P03' || isConnectionError(err))
+    return {
+      status: 503,
+      code: 'database_unavailable',
+      message: 'The database is not reachable right now; try again shortly.',
+    };
   if (state?.startsWith('22'))
     return { status: 400, code: 'invalid_input', message: 'A value is out of range or malformed.' };
   const status = fastifyError.statusCode;

@@ -19,8 +19,10 @@ export function checkOrigin(request: FastifyRequest, publicUrl: string): void {
   if (!usesCookie && !isAuthEndpoint) return;
   const origin = request.headers.origin;
   if (origin !== undefined) {
-    const allowed = [new URL(publicUrl).origin, `${request.protocol}://${request.host}`];
-    if (!allowed.includes(origin)) throw foreign();
+    // The server's own address counts too (127.0.0.1 vs localhost), except machine hosts:
+    // `<machine>--<org>.` pages run users' code and must never act as the console.
+    const ownOrigin = request.host.includes('--') ? null : `${request.protocol}://${request.host}`;
+    if (origin !== new URL(publicUrl).origin && origin !== ownOrigin) throw foreign();
     return;
   }
   const site = request.headers['sec-fetch-site'];

@@ -4,6 +4,8 @@ import {
   listSchema,
   loginBodySchema,
   meSchema,
+  signInSessionParamsSchema,
+  signInSessionSchema,
   signupBodySchema,
   tokenParamsSchema,
   tokenSchema,
@@ -12,6 +14,7 @@ import {
 import { describeMe, logIn, logOut, signUp } from '../../auth/accounts.js';
 import { createApiToken, listApiTokens, revokeApiToken } from '../../auth/api-tokens.js';
 import { clearedSessionCookie, sessionCookie } from '../../auth/cookies.js';
+import { listSessions, revokeSession } from '../../auth/sessions.js';
 import type { Api, AppDeps } from '../deps.js';
 import { clientInfo, findActor, requireActor } from '../request-context.js';
 
@@ -120,6 +123,33 @@ export function registerAuthRoutes(api: Api, deps: AppDeps): void {
     async (request, reply) => {
       const actor = await requireActor(db, request);
       await revokeApiToken(db, actor, request.params.id, request.ip);
+      return reply.status(204).send();
+    },
+  );
+
+  api.get(
+    '/api/v1/me/sessions',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: "The caller's live sign-in sessions",
+        response: { 200: listSchema(signInSessionSchema) },
+      },
+    },
+    async (request) => ({
+      items: await listSessions(db, await requireActor(db, request)),
+      nextCursor: null,
+    }),
+  );
+
+  api.delete(
+    '/api/v1/me/sessions/:id',
+    {
+      schema: { tags: ['auth'], summary: 'Sign a session out', params: signInSessionParamsSchema },
+    },
+    async (request, reply) => {
+      const actor = await requireActor(db, request);
+      await revokeSession(db, actor, request.params.id, request.ip);
       return reply.status(204).send();
     },
   );

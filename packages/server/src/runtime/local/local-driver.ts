@@ -275,7 +275,7 @@ export class LocalDriver implements RuntimeDriver {
       dir,
       disk: join(points, 'disk'),
       upper: join(points, 'disk/upper'),
-      console: join(dir, 'console.log'),
+      console: this.consolePath(id),
     };
   }
 
@@ -326,7 +326,6 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       throw err;
     });
     await this.networkReady;
-    const dir = this.machineDir(id);
     const base = this.uidBase + record.slot * uidRange;
     const cgroup = this.cgroup(id);
     let holder: ChildProcess | undefined;
@@ -348,7 +347,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       // The agent answering means init has pivoted (the gate is read after pivot_root).
       chmodSync(this.mountPoints(id), 0o700);
     } catch (err) {
-      const log = tail(join(dir, 'console.log'));
+      const log = tail(this.consolePath(id));
       await this.teardown(id, { graceful: false }).catch(() => {});
       if (err instanceof RuntimeError && err.code === 'agent_timeout') {
         throw new RuntimeError(`${err.message}${log ? `; console:\n${log}` : ''}`, 'agent_timeout');
@@ -388,13 +387,15 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     if (cgroup.exists()) await cgroup.killAll();
     const record = this.readRecord(id);
     if (record) await detachMachine(this.network, record.slot);
-    await this.unmountAll(id);
+    // A process spawned just before a crash may still be joining the cgroups (and holding
+    // the console log on the disk open): kill again whenever an unmount finds it busy.
+    await this.unmountAll(id, () => cgroup.killAll());
     await cgroup.remove();
     rmSync(join(this.machineDir(id), 'state.json'), { force: true });
     rmSync(this.socketPath(id), { force: true });
   }
 
-  private async unmountAll(id: string): Promise<void> {
+  private async unmountAll(id: string, beforeRetry: () => Promise<void>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const mounts = mountsUnder(this.mountPoints(id)).reverse();
       if (mounts.length === 0) return;
@@ -407,6 +408,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
         );
       }
       await new Promise((r) => setTimeout(r, 25));
+      await beforeRetry();
     }
   }
 
@@ -496,8 +498,9 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
     cgroup: MachineCgroup,
     holderPid: number,
   ): ChildProcess {
-    const dir = this.machineDir(id);
-    const log = openSync(join(dir, 'console.log'), 'a', 0o600);
+    // One log per boot, on the machine's own disk: whatever PID 1 and its heirs print counts
+    // against the machine's quota instead of growing a host file without bound.
+    const log = openSync(this.consolePath(id), 'w', 0o600);
     try {
       const joinCgroups = cgroup
         .procsFiles()
@@ -669,6 +672,11 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
 
   private mountPoints(id: string): string {
     return join(this.mountDir, id);
+  }
+
+  /** Outside the overlay's upper dir, so not visible inside the machine. */
+  private consolePath(id: string): string {
+    return join(this.mountPoints(id), 'disk', 'console.log');
   }
 
   private socketPath(id: string): string {

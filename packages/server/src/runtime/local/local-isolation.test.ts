@@ -73,6 +73,10 @@ describe('local machine isolation', { skip }, () => {
     // Host users other than root cannot walk into a running machine's disk or root.
     assert.equal(statSync(driver.paths('iso-a').disk).mode & 0o777, 0o700);
     assert.equal(statSync(dirname(driver.paths('iso-a').disk)).mode & 0o777, 0o700);
+    // The console log is on the machine's own disk (its quota), but not visible inside.
+    assert.equal(dirname(driver.paths('iso-a').console), driver.paths('iso-a').disk);
+    assert.ok(existsSync(driver.paths('iso-a').console));
+    assert.equal(await ok('iso-a', 'ls / | grep -c console || true'), '0');
     const { rootfs } = await prepareLocalHost();
     assert.ok(!existsSync(join(rootfs, 'root', name)), 'the shared image must not change');
     // The host's own files and other machines' directories are not reachable from inside.

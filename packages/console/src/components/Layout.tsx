@@ -1,10 +1,18 @@
-import type { ReactNode } from 'react';
+import { type ReactNode, useEffect } from 'react';
 import { canManageOrg } from '../lib/api.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { useSession } from '../lib/session-context.js';
 import { Link } from './Link.js';
 
 export type Section = 'machines' | 'members' | 'audit' | 'tokens' | 'orgs';
+
+const SECTION_TITLES: Record<Section, string> = {
+  machines: 'Machines',
+  members: 'Members',
+  audit: 'Audit log',
+  tokens: 'API tokens',
+  orgs: 'Organizations',
+};
 
 /** The signed-in frame: org switcher, sections of the current org, the account menu. */
 export function Layout({
@@ -17,6 +25,10 @@ export function Layout({
   children: ReactNode;
 }) {
   const { me, signOut } = useSession();
+  // Pages inside (e.g. a terminal) may set a more specific title after this runs.
+  useEffect(() => {
+    document.title = `${SECTION_TITLES[section]}${org ? ` · ${org}` : ''} — SnapVM`;
+  }, [section, org]);
   const orgs = me?.orgs ?? [];
   const membership = orgs.find((candidate) => candidate.slug === org);
   const currentOrg = membership ?? orgs[0];

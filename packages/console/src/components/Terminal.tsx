@@ -5,7 +5,9 @@ import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal as XTerm } from '@xterm/xterm';
 import { useEffect, useRef, useState } from 'react';
 import { attachUrl } from '../lib/api.js';
+import { pathTo } from '../lib/router.js';
 import { type ConnectionInfo, TerminalConnection } from '../lib/terminal-connection.js';
+import { Link } from './Link.js';
 
 const STATUS_TEXT: Record<ConnectionInfo['status'], string> = {
   connecting: 'Connecting…',
@@ -138,6 +140,11 @@ export function Terminal({
         <span className="status-dot" aria-hidden="true" />
         <span>{STATUS_TEXT[status]}</span>
         {info ? <span className="muted">{statusDetail(info)}</span> : null}
+        {status === 'exited' || status === 'closed' ? (
+          <Link className="button button-small" href={pathTo('orgs', org, 'machines', machine)}>
+            Back to {machine}
+          </Link>
+        ) : null}
         {status === 'reconnecting' ? (
           <button
             type="button"

@@ -47,6 +47,18 @@ test('a message that starts with a field name is shown at that field', () => {
   });
 });
 
+test('a conflict code that starts with a field name lands at that field', () => {
+  const error = errorFromResponse(409, {
+    error: { code: 'slug_taken', message: 'The org slug "acme" is taken.' },
+  });
+  assert.deepEqual(formErrorsFrom(error, ['name', 'slug']), {
+    fields: { slug: 'The org slug "acme" is taken.' },
+    form: null,
+  });
+  const invalid = errorFromResponse(400, { error: { code: 'invalid_json', message: 'Bad JSON' } });
+  assert.deepEqual(formErrorsFrom(invalid, ['name']), { fields: {}, form: 'Bad JSON' });
+});
+
 test('an error about no field of the form is shown for the whole form', () => {
   const wrongPassword = errorFromResponse(401, {
     error: { code: 'invalid_credentials', message: 'Email or password is wrong.' },

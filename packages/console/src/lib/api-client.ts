@@ -125,8 +125,9 @@ function capitalize(text: string): string {
 
 /**
  * Maps any error thrown by a form's submit to messages placed next to its fields. A field is
- * matched when the server named it, or, for 400/409/422, when the message starts with it
- * ("email is already registered"), so the person sees the problem where they typed.
+ * matched when the server named it, or, for 400/409/422, when the error code or the message
+ * starts with it (`slug_taken`, "email is already registered"), so the person sees the
+ * problem where they typed.
  */
 export function formErrorsFrom(error: unknown, formFields: readonly string[]): FormErrors {
   if (!(error instanceof ApiError)) {
@@ -139,6 +140,11 @@ export function formErrorsFrom(error: unknown, formFields: readonly string[]): F
     return { fields: { [field]: capitalize(stripped || error.message) }, form: null };
   }
   if ([400, 409, 422].includes(error.status)) {
+    // Conflict codes name their field: `email_taken`, `slug_taken`, `name_taken`.
+    const fromCode = error.code.split('_')[0] ?? '';
+    if (formFields.includes(fromCode)) {
+      return { fields: { [fromCode]: error.message }, form: null };
+    }
     const lower = error.message.toLowerCase();
     const named = formFields.find(
       (name) =>

@@ -23,3 +23,22 @@ export function formatAge(value: string | null | undefined, now = Date.now()): s
 export function userName(user: User | null | undefined): string {
   return user ? user.name || user.email : 'system';
 }
+
+/** 900 → "15 min", 7200 → "2 h", 90 → "1 min 30 s". */
+export function formatDuration(seconds: number): string {
+  const units: Array<[number, string]> = [
+    [86400, 'd'],
+    [3600, 'h'],
+    [60, 'min'],
+    [1, 's'],
+  ];
+  const parts: string[] = [];
+  let rest = Math.max(0, Math.round(seconds));
+  for (const [size, unit] of units) {
+    if (rest >= size && parts.length < 2) {
+      parts.push(`${Math.floor(rest / size)} ${unit}`);
+      rest %= size;
+    }
+  }
+  return parts.length ? parts.join(' ') : '0 s';
+}

@@ -15,7 +15,7 @@ import {
   type UrlAccess,
 } from '../lib/api.js';
 import { ApiError } from '../lib/api-client.js';
-import { formatAge, formatTime, userName } from '../lib/format.js';
+import { formatAge, formatDuration, formatTime, userName } from '../lib/format.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { useResource } from '../lib/use-resource.js';
 
@@ -82,6 +82,8 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
                 <dd>{machine.data.runtime ?? '—'}</dd>
                 <dt>Created</dt>
                 <dd>{formatTime(machine.data.createdAt)}</dd>
+                <dt>When idle</dt>
+                <dd>{idleSummary(machine.data.idle)}</dd>
               </dl>
             </section>
             <UrlCard org={org} machine={machine.data} onChange={machine.reload} />
@@ -406,4 +408,17 @@ function Sessions({ org, machine }: { org: string; machine: Machine }) {
       )}
     </section>
   );
+}
+
+/** "suspends after 15 min, stops after 2 h" — what the idle scheduler will do. */
+function idleSummary(idle: Machine['idle'] | undefined): string {
+  if (!idle) return '—';
+  const parts: string[] = [];
+  if (idle.suspendAfterSeconds !== null) {
+    parts.push(`suspends after ${formatDuration(idle.suspendAfterSeconds)}`);
+  }
+  if (idle.stopAfterSeconds !== null) {
+    parts.push(`stops after ${formatDuration(idle.stopAfterSeconds)}`);
+  }
+  return parts.length ? parts.join(', ') : 'keeps running';
 }

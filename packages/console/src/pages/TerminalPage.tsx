@@ -17,9 +17,6 @@ export function TerminalPage({
   const [fullWindow, setFullWindow] = useState(false);
   useEffect(() => {
     document.title = `${machine} — terminal — SnapVM`;
-    return () => {
-      document.title = 'SnapVM';
-    };
   }, [machine]);
   return (
     <Layout org={org} section="machines">

@@ -233,6 +233,34 @@ describe('row-level security', () => {
     assert.equal(update.rows.length, 0, "a member cannot change another member's machine");
   });
 
+  test("people outside the org, and everyone's sessions and tokens, stay invisible", async () => {
+    await db.asSystem((tx) =>
+      tx.query(
+        `INSERT INTO auth_sessions (user_id, token_hash, expires_at)
+         SELECT id, 'session-' || id, now() + interval '1 day' FROM users`,
+      ),
+    );
+    const users = await asOrgA(ids.ownerA, 'SELECT id FROM users');
+    assert.deepEqual(
+      users.rows.map((r) => r.id).sort(),
+      [ids.ownerA, ids.memberA].sort(),
+      'org A sees its own members only',
+    );
+    const sessions = await asOrgA(ids.ownerA, 'SELECT user_id FROM auth_sessions');
+    assert.deepEqual(
+      sessions.rows.map((r) => r.user_id),
+      [ids.ownerA],
+      'even an owner sees only their own sessions',
+    );
+    const outside = await db.asUser(ids.ownerB, (tx) =>
+      tx.query<{ id: string }>('SELECT id FROM users'),
+    );
+    assert.deepEqual(
+      outside.map((r) => r.id),
+      [ids.ownerB],
+    );
+  });
+
   test('a user who is not a member gets no org context at all', async () => {
     await assert.rejects(
       db.asMember(ids.ownerB, 'org-a', async () => undefined),

@@ -65,11 +65,3 @@ export function assertRequestable(observed: MachineState, desired: DesiredState)
       'invalid_transition',
     );
 }
-
-/** Transitional states: the reconciler picks these up again after a restart. */
-export const transitionalStates: readonly MachineState[] = [
-  'creating',
-  'starting',
-  'stopping',
-  'destroying',
-];

@@ -165,8 +165,9 @@ test('the URL access level is saved and destroying asks for the name first', asy
 
 test('an API token is shown once and can be revoked', async () => {
   const { page } = owner;
-  await page.getByRole('link', { name: 'API tokens' }).click();
-  await page.waitForURL('**/account/tokens');
+  await page.getByRole('link', { name: 'Account' }).click();
+  await page.waitForURL('**/account');
+  await page.getByRole('table', { name: 'Signed-in sessions' }).getByText('this browser').waitFor();
   await page.getByLabel('Name', { exact: true }).fill('laptop CLI');
   await page.getByRole('button', { name: 'Create token' }).click();
   const token = await page.getByLabel('Token laptop CLI').inputValue();

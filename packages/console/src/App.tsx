@@ -12,6 +12,7 @@ import {
 } from './lib/router.js';
 import { defaultOrg, rememberOrg, useSession } from './lib/session-context.js';
 import { AcceptInvite } from './pages/AcceptInvite.js';
+import { Account } from './pages/Account.js';
 import { Audit } from './pages/Audit.js';
 import { MachinePage } from './pages/MachinePage.js';
 import { Machines } from './pages/Machines.js';
@@ -20,7 +21,6 @@ import { NewMachine } from './pages/NewMachine.js';
 import { NewOrg } from './pages/NewOrg.js';
 import { SignIn } from './pages/SignIn.js';
 import { SignUp } from './pages/SignUp.js';
-import { Tokens } from './pages/Tokens.js';
 
 // xterm.js is most of the bundle's weight; only terminal pages need it.
 const TerminalPage = lazy(() =>
@@ -38,7 +38,8 @@ interface Route {
 const SIGNED_IN_ROUTES: Route[] = [
   { path: '/', render: () => <Home /> },
   { path: '/new-organization', render: () => <NewOrg /> },
-  { path: '/account/tokens', render: () => <Tokens /> },
+  { path: '/account', render: () => <Account /> },
+  { path: '/account/tokens', render: () => <Account /> },
   { path: '/orgs/:org', render: (p) => <Machines org={p.org as string} /> },
   { path: '/orgs/:org/machines', render: (p) => <Machines org={p.org as string} /> },
   { path: '/orgs/:org/new-machine', render: (p) => <NewMachine org={p.org as string} /> },

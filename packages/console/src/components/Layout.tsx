@@ -4,13 +4,13 @@ import { navigate, pathTo } from '../lib/router.js';
 import { useSession } from '../lib/session-context.js';
 import { Link } from './Link.js';
 
-export type Section = 'machines' | 'members' | 'audit' | 'tokens' | 'orgs';
+export type Section = 'machines' | 'members' | 'audit' | 'account' | 'orgs';
 
 const SECTION_TITLES: Record<Section, string> = {
   machines: 'Machines',
   members: 'Members',
   audit: 'Audit log',
-  tokens: 'API tokens',
+  account: 'Account',
   orgs: 'Organizations',
 };
 
@@ -48,7 +48,7 @@ export function Layout({
       });
     }
   }
-  navItems.push({ id: 'tokens', label: 'API tokens', href: '/account/tokens' });
+  navItems.push({ id: 'account', label: 'Account', href: '/account' });
 
   return (
     <div className="app">

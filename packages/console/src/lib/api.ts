@@ -9,6 +9,7 @@ import type {
   Me,
   Member,
   Role,
+  SignInSession,
   Token,
   UrlAccess,
   User,
@@ -68,6 +69,9 @@ export const api = {
   listTokens: () => requestJson<Page<ApiToken>>('GET', '/api/v1/me/tokens'),
   createToken: (name: string) => requestJson<NewApiToken>('POST', '/api/v1/me/tokens', { name }),
   revokeToken: (id: string) => requestJson<void>('DELETE', `/api/v1/me/tokens/${enc(id)}`),
+  listSignInSessions: () => requestJson<Page<SignInSession>>('GET', '/api/v1/me/sessions'),
+  revokeSignInSession: (id: string) =>
+    requestJson<void>('DELETE', `/api/v1/me/sessions/${enc(id)}`),
 
   createOrg: (body: { slug: string; name: string }) =>
     requestJson<OrgMembership>('POST', '/api/v1/orgs', body),

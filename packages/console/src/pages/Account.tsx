@@ -8,7 +8,7 @@ import { formatTime } from '../lib/format.js';
 import { useForm } from '../lib/use-form.js';
 import { useResource } from '../lib/use-resource.js';
 
-export function Tokens() {
+export function Account() {
   const tokens = useResource('tokens', () => api.listTokens());
   const [created, setCreated] = useState<NewApiToken | null>(null);
   const [revokeError, setRevokeError] = useState<unknown>(null);
@@ -35,10 +35,11 @@ export function Tokens() {
     }
   };
   return (
-    <Layout section="tokens">
+    <Layout section="account">
       <div className="page-header">
-        <h1>API tokens</h1>
+        <h1>Account</h1>
       </div>
+      <h2 className="section-title">API tokens</h2>
       <p className="lead">
         Tokens let scripts and the CLI act as you: send{' '}
         <code>Authorization: Bearer &lt;token&gt;</code>.
@@ -109,6 +110,102 @@ export function Tokens() {
           </table>
         </div>
       )}
+      <SignInSessions />
     </Layout>
   );
+}
+
+/** Where this person is signed in, so a lost laptop can be signed out from here. */
+function SignInSessions() {
+  const sessions = useResource('sign-in-sessions', () => api.listSignInSessions());
+  const [error, setError] = useState<unknown>(null);
+  const revoke = async (id: string) => {
+    setError(null);
+    try {
+      await api.revokeSignInSession(id);
+      sessions.reload();
+    } catch (failure) {
+      setError(failure);
+    }
+  };
+  return (
+    <section aria-labelledby="sessions-heading">
+      <h2 className="section-title" id="sessions-heading">
+        Signed-in sessions
+      </h2>
+      {error ? <ErrorNotice error={error} /> : null}
+      {sessions.error && !sessions.data ? (
+        <ErrorNotice error={sessions.error} retry={sessions.reload} />
+      ) : !sessions.data ? (
+        <Loading what="sessions" />
+      ) : (
+        <div className="table-wrap">
+          <table className="table" aria-label="Signed-in sessions">
+            <thead>
+              <tr>
+                <th scope="col">Browser</th>
+                <th scope="col">IP address</th>
+                <th scope="col">Signed in</th>
+                <th scope="col">Expires</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {sessions.data.items.map((session) => (
+                <tr key={session.id}>
+                  <td data-label="Browser">
+                    {describeBrowser(session.userAgent)}
+                    {session.current ? <span className="chip">this browser</span> : null}
+                  </td>
+                  <td data-label="IP address">{session.ip ?? '—'}</td>
+                  <td data-label="Signed in">{formatTime(session.createdAt)}</td>
+                  <td data-label="Expires">{formatTime(session.expiresAt)}</td>
+                  <td className="actions">
+                    {session.current ? null : (
+                      <button
+                        type="button"
+                        className="button button-small button-danger"
+                        onClick={() => revoke(session.id)}
+                      >
+                        Sign out
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** "Chrome on Linux" from a user agent string; the raw string when it is unusual. */
+function describeBrowser(userAgent: string | null): string {
+  if (!userAgent) return 'Unknown browser';
+  const browser = /Edg\//.test(userAgent)
+    ? 'Edge'
+    : /Firefox\//.test(userAgent)
+      ? 'Firefox'
+      : /Chrome\/|Chromium\//.test(userAgent)
+        ? 'Chrome'
+        : /Safari\//.test(userAgent)
+          ? 'Safari'
+          : null;
+  const system = /Windows/.test(userAgent)
+    ? 'Windows'
+    : /Android/.test(userAgent)
+      ? 'Android'
+      : /iPhone|iPad/.test(userAgent)
+        ? 'iOS'
+        : /Mac OS X/.test(userAgent)
+          ? 'macOS'
+          : /Linux/.test(userAgent)
+            ? 'Linux'
+            : null;
+  if (!browser) return userAgent.slice(0, 60);
+  return system ? `${browser} on ${system}` : browser;
 }

@@ -473,23 +473,32 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     const node = this.options.nodeBinary ?? process.execPath;
     await runScript(
       `M=$1 P=$6
-mountpoint -q "$P/disk" || mount -o loop,nosuid,nodev "$M/disk.img" "$P/disk"
-chmod 0700 "$P/disk"
+[ "$7" = mounted ] || mount -o loop,nosuid,nodev "$M/disk.img" "$P/disk"
 if [ ! -d "$P/disk/upper" ]; then
   mkdir "$P/disk/upper" "$P/disk/work"
   chown ${base}:${base} "$P/disk/upper" "$P/disk/work"
 fi
 "$2" "$3" "$P/lower" /proc/${holderPid}/ns/user ro
 mount -t overlay -o nodev overlay -o "lowerdir=$P/lower,upperdir=$P/disk/upper,workdir=$P/disk/work" "$P/merged"
-bind() { mount --bind "$1" "$2"; mount -o "remount,bind,$3" "$2"; }
+# util-linux applies flags given with --bind through its own remount, in one exec.
+bind() { mount --bind -o "$3" "$1" "$2"; }
 bind "$4" "$P/merged/usr/local/bin/node" ro,nosuid,nodev
 bind "$5" "$P/merged/opt/snapvm" ro,nosuid,nodev
 bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
 [ ! -e "$P/merged/etc/hosts" ] || bind "$M/hosts" "$P/merged/etc/hosts" ro,nosuid,nodev,noexec
 [ ! -e "$P/merged/etc/resolv.conf" ] || bind "$M/resolv.conf" "$P/merged/etc/resolv.conf" ro,nosuid,nodev,noexec`,
       'mounting the machine root filesystem',
-      [dir, helper, rootfs, node, this.options.agentDir, points],
+      [
+        dir,
+        helper,
+        rootfs,
+        node,
+        this.options.agentDir,
+        points,
+        mountsUnder(join(points, 'disk')).length > 0 ? 'mounted' : '',
+      ],
     );
+    chmodSync(join(points, 'disk'), 0o700);
   }
 
   private spawnMachine(

@@ -150,6 +150,22 @@ for pid in children:
     assert.notEqual((await script('mount -t ext4 /dev/vda /mnt')).code, 0);
     assert.notEqual((await script('mount -t proc proc /mnt && ls /mnt/1/root/work')).code, 0);
     assert.notEqual((await script('echo 3 > /proc/sys/vm/drop_caches')).code, 0);
+    // What the host binds in stays read-only, and root inside cannot lift the flags.
+    assert.notEqual((await script('echo x >> /usr/local/bin/node')).code, 0);
+    assert.notEqual((await script('touch /opt/snapvm/x')).code, 0);
+    assert.notEqual((await script('mount -o remount,rw /opt/snapvm')).code, 0);
+    assert.notEqual((await script('echo x >> /etc/hosts')).code, 0);
+    assert.notEqual((await script('cp /bin/true /run/snapvm/t && /run/snapvm/t')).code, 0);
+    const mountinfo = await ok('iso-a', 'cat /proc/self/mountinfo');
+    for (const [point, flags] of [
+      ['/usr/local/bin/node', /^ro,nosuid,nodev/],
+      ['/opt/snapvm', /^ro,nosuid,nodev/],
+      ['/etc/hosts', /^ro,nosuid,nodev,noexec/],
+      ['/run/snapvm', /^rw,nosuid,nodev,noexec/],
+    ] as const) {
+      const line = mountinfo.split('\n').find((l) => l.split(' ')[4] === point);
+      assert.match(line?.split(' ')[5] ?? 'missing', flags, `${point}: ${line}`);
+    }
     assert.notEqual((await script('echo 1 > /proc/sysrq-trigger')).code, 0);
     const module = await ok(
       'iso-a',

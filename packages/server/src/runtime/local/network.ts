@@ -124,16 +124,21 @@ export async function attachMachine(
 ): Promise<void> {
   const veth = vethName(config, slot);
   const address = machineAddress(config, slot);
+  // Batched: each exec costs milliseconds, and this is on every start's critical path.
   await runScript(
     `ip link del ${veth} 2>/dev/null || true
-ip link add ${veth} type veth peer name eth0 netns ${initPid}
-ip link set ${veth} master ${config.bridge} up
-bridge link set dev ${veth} isolated on
+ip -batch - <<EOF
+link add ${veth} type veth peer name eth0 netns ${initPid}
+link set ${veth} master ${config.bridge} up
+link set ${veth} type bridge_slave isolated on
+EOF
 nft add element ${tables(config).l2} machine_ip '{ "${veth}" . ${address} }'
-nsenter --target ${initPid} --net sh -c 'ip link set lo up
-ip addr add ${address}/16 dev eth0
-ip link set eth0 up
-ip route add default via ${config.subnet}.0.1'`,
+nsenter --target ${initPid} --net ip -batch - <<EOF
+link set lo up
+addr add ${address}/16 dev eth0
+link set eth0 up
+route add default via ${config.subnet}.0.1
+EOF`,
     'connecting the machine to the network',
   );
 }

@@ -151,6 +151,14 @@ test('the URL access level is saved and destroying asks for the name first', asy
   await typed.fill('ap');
   assert.equal(await confirm.isDisabled(), true);
   await typed.fill('api');
+  await page.keyboard.press('Shift+Tab');
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.textContent),
+    'Cancel',
+    'Shift+Tab from the first field wraps to the last button, not the page behind',
+  );
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'destroy-confirm');
   await screenshot(page, '07c-destroy-dialog');
   await confirm.click();
   await page.waitForURL('**/orgs/acme-team');

@@ -1,7 +1,7 @@
 import { type ReactNode, useEffect } from 'react';
 import { canManageOrg } from '../lib/api.js';
 import { navigate, pathTo } from '../lib/router.js';
-import { useSession } from '../lib/session-context.js';
+import { defaultOrg, useSession } from '../lib/session-context.js';
 import { Link } from './Link.js';
 
 export type Section = 'machines' | 'members' | 'audit' | 'account' | 'orgs';
@@ -31,7 +31,7 @@ export function Layout({
   }, [section, org]);
   const orgs = me?.orgs ?? [];
   const membership = orgs.find((candidate) => candidate.slug === org);
-  const currentOrg = membership ?? orgs[0];
+  const currentOrg = membership ?? defaultOrg(orgs);
   const navItems: Array<{ id: Section; label: string; href: string }> = [];
   if (currentOrg) {
     navItems.push({ id: 'machines', label: 'Machines', href: pathTo('orgs', currentOrg.slug) });

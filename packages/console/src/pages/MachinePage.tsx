@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'react';
+import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
 import { CopyButton } from '../components/CopyButton.js';
 import { FormError } from '../components/Form.js';
 import { Layout } from '../components/Layout.js';
@@ -224,6 +224,7 @@ function DestroyDialog({
         aria-labelledby="destroy-heading"
         onKeyDown={(event) => {
           if (event.key === 'Escape') onCancel();
+          if (event.key === 'Tab') keepFocusInside(event);
         }}
       >
         <h2 id="destroy-heading">Destroy {name}?</h2>
@@ -421,4 +422,23 @@ function idleSummary(idle: Machine['idle'] | undefined): string {
     parts.push(`stops after ${formatDuration(idle.stopAfterSeconds)}`);
   }
   return parts.length ? parts.join(', ') : 'keeps running';
+}
+
+/** Tab and Shift+Tab cycle inside a modal dialog instead of reaching the page behind it. */
+function keepFocusInside(event: KeyboardEvent<HTMLElement>): void {
+  const focusable = Array.from(
+    event.currentTarget.querySelectorAll<HTMLElement>(
+      'button:not(:disabled), input, select, a[href]',
+    ),
+  );
+  const first = focusable[0];
+  const last = focusable[focusable.length - 1];
+  if (!first || !last) return;
+  if (event.shiftKey && document.activeElement === first) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && document.activeElement === last) {
+    event.preventDefault();
+    first.focus();
+  }
 }

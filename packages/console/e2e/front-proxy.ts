@@ -1,5 +1,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { extname, join, normalize } from 'node:path';
@@ -7,9 +13,11 @@ import { extname, join, normalize } from 'node:path';
 // A test-only front door on one origin, for what the server does not do yet:
 // - serves the built console (dist/) with the SPA fallback to index.html;
 // - forwards /api/** (HTTP) to the real server;
-// - stands in for the terminal gateway (issue 5): a WebSocket upgrade on
-//   /api/v1/orgs/:org/machines/:machine/sessions/:id/attach is piped to a real agent's
-//   /v1/sessions/:id/attach with the agent token added, as the gateway will do.
+// - stands in for the terminal gateway (issue 5): the session endpoints
+//   /api/v1/orgs/:org/machines/:machine/sessions[/:id] go to a real agent's /v1/sessions[/:id],
+//   and a WebSocket upgrade on .../sessions/:id/attach is piped to the agent's
+//   /v1/sessions/:id/attach, with the agent token added and the browser's cookie removed, as
+//   the gateway will do.
 // It records every attach request and can cut live terminal sockets to simulate a drop.
 
 const TYPES: Record<string, string> = {
@@ -21,6 +29,7 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
+const SESSIONS_PATH = /^\/api\/v1\/orgs\/[^/]+\/machines\/[^/]+\/sessions(\/[^/]+)?$/;
 const ATTACH_PATH = /^\/api\/v1\/orgs\/[^/]+\/machines\/[^/]+\/sessions\/([^/]+)\/attach$/;
 
 export interface AgentTarget {
@@ -50,18 +59,22 @@ export async function startFrontProxy(options: {
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://front');
-    if (url.pathname.startsWith('/api/') || ['/healthz', '/readyz'].includes(url.pathname)) {
+    const sessions = url.pathname.match(SESSIONS_PATH);
+    if (sessions && options.agent) {
+      const headers = { ...req.headers, authorization: `Bearer ${options.agent.token}` };
+      delete headers.cookie;
       forwardHttp(
         req,
-        options.api,
-        (status, headers, body) => {
-          res.writeHead(status, headers);
-          body.pipe(res);
-        },
-        () => {
-          res.writeHead(502).end();
-        },
+        res,
+        options.agent,
+        `/v1/sessions${sessions[1] ?? ''}${url.search}`,
+        headers,
       );
+      return;
+    }
+    if (url.pathname.startsWith('/api/') || ['/healthz', '/readyz'].includes(url.pathname)) {
+      // Host stays the browser's, so cookies and the server's origin checks see the front.
+      forwardHttp(req, res, options.api, req.url ?? '/', req.headers);
       return;
     }
     const file = normalize(join(options.distDir, decodeURIComponent(url.pathname)));
@@ -135,21 +148,21 @@ export async function startFrontProxy(options: {
 
 function forwardHttp(
   req: IncomingMessage,
+  res: ServerResponse,
   target: { host: string; port: number },
-  onResponse: (status: number, headers: IncomingMessage['headers'], body: IncomingMessage) => void,
-  onError: () => void,
+  path: string,
+  headers: IncomingMessage['headers'],
 ): void {
   const upstream = request(
-    {
-      host: target.host,
-      port: target.port,
-      method: req.method,
-      path: req.url,
-      // Host stays the browser's, so cookies and the server's origin checks see the front.
-      headers: req.headers,
+    { host: target.host, port: target.port, method: req.method, path, headers },
+    (response) => {
+      res.writeHead(response.statusCode ?? 502, response.headers);
+      response.pipe(res);
     },
-    (response) => onResponse(response.statusCode ?? 502, response.headers, response),
   );
-  upstream.on('error', onError);
+  upstream.on('error', () => {
+    if (!res.headersSent) res.writeHead(502);
+    res.end();
+  });
   req.pipe(upstream);
 }

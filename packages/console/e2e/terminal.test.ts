@@ -4,9 +4,9 @@ import type { Page } from 'playwright-core';
 import { type Person, type Stack, screenshot, startStack } from './harness.js';
 
 // The terminal page in real Chromium with xterm.js, attached to a real agent's PTY session on
-// this host. Until the server's terminal gateway (issue 5) exists, the test's front door pipes
-// the attach WebSocket to the agent exactly as the gateway will; sign-in and orgs are the real
-// server's.
+// this host. Until the server's terminal gateway (issue 5) exists, the test's front door sends
+// the session endpoints and the attach WebSocket to the agent as the gateway will; sign-in,
+// orgs and the machine record are the real server's.
 
 let stack: Stack;
 let person: Person;
@@ -31,17 +31,11 @@ before(async () => {
     data: { slug: 'term', name: 'Terminal Org' },
   });
   assert.equal(org.status(), 201, await org.text());
-  const agent = stack.agent;
-  assert.ok(agent);
-  const created = await fetch(`http://${agent.host}:${agent.port}/v1/sessions`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${agent.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ cols: 100, rows: 30 }),
+  const machine = await context.request.post('/api/v1/orgs/term/machines', {
+    headers,
+    data: { name: 'dev' },
   });
-  const body = await created.text();
-  assert.equal(created.status, 201, body);
-  const { id } = JSON.parse(body) as { id: string };
-  sessionPath = `/orgs/term/machines/dev/sessions/${id}`;
+  assert.equal(machine.status(), 201, await machine.text());
 });
 
 after(async () => {
@@ -79,9 +73,17 @@ async function typeInto(page: Page, text: string): Promise<void> {
 
 let hello = '';
 
+test('a new terminal opens from the machine page with its session id in the URL', async () => {
+  const { page } = person;
+  await page.goto('/orgs/term/machines/dev');
+  await page.getByRole('heading', { name: 'No terminal sessions' }).waitFor();
+  await page.getByRole('button', { name: 'New terminal' }).click();
+  await page.waitForURL('**/orgs/term/machines/dev/sessions/*');
+  sessionPath = new URL(page.url()).pathname;
+});
+
 test('typing a command in the browser terminal runs it and shows its output', async () => {
   const { page } = person;
-  await page.goto(sessionPath);
   await waitForStatus(page, 'connected');
   await typeInto(page, 'echo hello-$RANDOM\n');
   const text = await waitForScreen(page, /^hello-\d+$/m, 'the echo output');
@@ -148,6 +150,18 @@ test('when the shell exits the terminal says so and stops reconnecting', async (
   assert.match((await page.locator('.terminal-status').textContent()) ?? '', /exit code 3/);
   await page.waitForTimeout(1500);
   assert.equal(stack.front?.attaches.length, attaches);
+});
+
+test('an ended session is listed with its exit code and can be removed', async () => {
+  const { page } = person;
+  await page.getByRole('link', { name: 'Back to dev' }).click();
+  await page.waitForURL('**/orgs/term/machines/dev');
+  const id = sessionPath.split('/').pop() as string;
+  const item = page.getByRole('listitem').filter({ hasText: id });
+  await item.getByText(/exited with code 3/).waitFor();
+  await screenshot(page, '23-machine-sessions');
+  await item.getByRole('button', { name: 'Remove' }).click();
+  await page.getByRole('heading', { name: 'No terminal sessions' }).waitFor();
 });
 
 test('the terminal page threw and logged nothing', () => {

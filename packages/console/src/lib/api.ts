@@ -52,6 +52,9 @@ export interface Invitation {
 export interface TerminalSession {
   id: string;
   createdAt?: string;
+  state?: 'running' | 'exited';
+  exitCode?: number | null;
+  attachedClients?: number;
 }
 
 const enc = encodeURIComponent;

@@ -11,6 +11,7 @@ import {
   type MachineEvent,
   type MachineState,
   ownerLabel,
+  type TerminalSession,
   TRANSITIONAL_STATES,
   type UrlAccess,
 } from '../lib/api.js';
@@ -399,10 +400,28 @@ function Sessions({ org, machine }: { org: string; machine: Machine }) {
               <Link href={pathTo('orgs', org, 'machines', machine.name, 'sessions', session.id)}>
                 <code>{session.id}</code>
               </Link>
-              <span className="muted">{formatAge(session.createdAt)}</span>
-              <button type="button" className="button button-small" onClick={() => end(session.id)}>
-                End
-              </button>
+              <span className="muted">{sessionSummary(session)}</span>
+              {session.state === 'exited' ? (
+                <button
+                  type="button"
+                  className="button button-small"
+                  onClick={() => end(session.id)}
+                >
+                  Remove
+                </button>
+              ) : (
+                <button
+                  type="button"
+                  className="button button-small button-danger"
+                  onClick={() => {
+                    if (window.confirm('End this session? Its shell and programs are stopped.')) {
+                      end(session.id);
+                    }
+                  }}
+                >
+                  End
+                </button>
+              )}
             </li>
           ))}
         </ul>
@@ -441,4 +460,19 @@ function keepFocusInside(event: KeyboardEvent<HTMLElement>): void {
     event.preventDefault();
     first.focus();
   }
+}
+
+/** "running · 2 attached · started 5 min ago" or "exited with code 0 · started 1 h ago". */
+function sessionSummary(session: TerminalSession): string {
+  const parts: string[] = [];
+  if (session.state === 'exited') {
+    const code = session.exitCode;
+    parts.push(code === null || code === undefined ? 'exited' : `exited with code ${code}`);
+  } else if (session.state === 'running') {
+    parts.push('running');
+    if (session.attachedClients) parts.push(`${session.attachedClients} attached`);
+  }
+  const age = formatAge(session.createdAt);
+  if (age) parts.push(`started ${age}`);
+  return parts.join(' · ');
 }

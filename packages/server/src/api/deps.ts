@@ -9,10 +9,12 @@ import type {
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Actor } from '../auth/actor.js';
 import type { LoginLimiter } from '../auth/login-limiter.js';
+import { hashSecret } from '../auth/secrets.js';
 import type { Config } from '../config.js';
 import type { Database, OrgContext, Tx } from '../db/database.js';
+import { UnauthorizedError } from '../errors.js';
 import type { MachineSettings } from '../machines/machines.js';
-import { requireActor } from './request-context.js';
+import { credentialOf } from './request-context.js';
 
 export type Api = FastifyInstance<
   RawServerDefault,
@@ -36,6 +38,8 @@ export async function inOrg<T>(
   slug: string,
   fn: (tx: Tx, org: OrgContext, actor: Actor) => Promise<T>,
 ): Promise<T> {
-  const actor = await requireActor(deps.db, request);
-  return deps.db.asMember(actor.userId, slug, (tx, org) => fn(tx, org, actor));
+  const credential = credentialOf(request);
+  if (!credential) throw new UnauthorizedError();
+  const hash = { via: credential.via, hash: hashSecret(credential.secret) };
+  return deps.db.asCaller(hash, slug, (tx, actor, org) => fn(tx, org, actor));
 }

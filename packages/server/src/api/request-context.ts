@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { ClientInfo } from '../auth/accounts.js';
-import { type Actor, resolveActor } from '../auth/actor.js';
+import { type Actor, type Credential, resolveActor } from '../auth/actor.js';
 import { readCookie, SESSION_COOKIE } from '../auth/cookies.js';
 import type { Database } from '../db/database.js';
 import { UnauthorizedError } from '../errors.js';
@@ -14,13 +14,19 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match?.[1] ?? null;
 }
 
+/** The secret the request authenticates with: a bearer token wins over the cookie. */
+export function credentialOf(request: FastifyRequest): Credential | null {
+  const bearer = bearerToken(request);
+  if (bearer) return { via: 'token', secret: bearer };
+  const session = readCookie(request.headers.cookie, SESSION_COOKIE);
+  return session ? { via: 'session', secret: session } : null;
+}
+
 /** The caller, or null when anonymous; resolved once per request. */
 export async function findActor(db: Database, request: FastifyRequest): Promise<Actor | null> {
   if (actors.has(request)) return actors.get(request) ?? null;
-  const actor = await resolveActor(db, {
-    bearer: bearerToken(request),
-    session: readCookie(request.headers.cookie, SESSION_COOKIE),
-  });
+  const credential = credentialOf(request);
+  const actor = credential ? await resolveActor(db, credential) : null;
   actors.set(request, actor);
   return actor;
 }

@@ -9,14 +9,16 @@ export interface Actor {
   credentialId: string;
 }
 
-/** Resolves a session cookie or bearer token to its user; null when missing, expired or revoked. */
+export interface Credential {
+  via: Actor['via'];
+  secret: string;
+}
+
+/** Resolves a session cookie or bearer token to its user; null when expired or revoked. */
 export async function resolveActor(
   db: Database,
-  credentials: { bearer: string | null; session: string | null },
+  { via, secret }: Credential,
 ): Promise<Actor | null> {
-  const via = credentials.bearer ? 'token' : credentials.session ? 'session' : null;
-  const secret = credentials.bearer ?? credentials.session;
-  if (!via || !secret) return null;
   const fn = via === 'token' ? 'snapvm_token_user' : 'snapvm_session_user';
   const [row] = await db.statement<{ credential_id: string; user_id: string }>(
     `SELECT credential_id, user_id FROM ${fn}($1)`,

@@ -1,5 +1,6 @@
 import type { Role } from '@snapvm/protocol';
-import { NotFoundError } from '../errors.js';
+import type { Actor } from '../auth/actor.js';
+import { NotFoundError, UnauthorizedError } from '../errors.js';
 
 export type Row = Record<string, unknown>;
 
@@ -20,7 +21,8 @@ export interface PoolStats {
  */
 export interface Connector {
   readonly kind: 'pglite' | 'postgres';
-  transaction<T>(prelude: string, fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** `preludeRows` holds each prelude statement's rows (BEGIN's and SET's too, empty). */
+  transaction<T>(prelude: string, fn: (tx: Tx, preludeRows: Row[][]) => Promise<T>): Promise<T>;
   /** One statement in its own implicit transaction, as the application role. */
   statement<T>(sql: string, params: unknown[]): Promise<T[]>;
   ping(): Promise<void>;
@@ -39,10 +41,34 @@ export interface OrgContext {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The prelude is sent together with BEGIN in one round trip, so it can't take parameters. */
+/** Preludes go out with BEGIN in one simple-protocol round trip: no parameters there. */
 function uuidLiteral(value: string): string {
   if (!UUID.test(value)) throw new Error('acting user id is not a uuid');
   return `'${value}'`;
+}
+
+export interface CredentialHash {
+  via: Actor['via'];
+  /** SHA-256 hex of the session cookie or API token. */
+  hash: string;
+}
+
+/** Sets the org settings only on the row that proves membership (slug and user are unique). */
+function membershipQuery(orgSlug: string): string {
+  // Route parameters are validated names already; this keeps the literal safe regardless.
+  const slug = /^[a-z][a-z0-9-]{0,29}$/.test(orgSlug) ? orgSlug : '';
+  return `SELECT o.id AS "orgId", o.slug, o.name, o.plan_id AS "planId", m.role,
+            o.created_at AS "createdAt",
+            set_config('snapvm.org_id', o.id::text, true),
+            set_config('snapvm.org_role', m.role, true)
+       FROM orgs o JOIN memberships m ON m.org_id = o.id AND m.user_id = snapvm_user_id()
+      WHERE o.slug = '${slug}'`;
+}
+
+function orgFrom(preludeRows: Row[][], orgSlug: string): OrgContext {
+  const org = preludeRows.at(-1)?.[0] as OrgContext | undefined;
+  if (!org) throw new NotFoundError(`Organization "${orgSlug}"`);
+  return org;
 }
 
 /**
@@ -74,18 +100,34 @@ export class Database {
    * member (in the same statement that checks it); otherwise the org is "not found".
    */
   asMember<T>(userId: string, orgSlug: string, fn: (tx: Tx, org: OrgContext) => Promise<T>) {
-    return this.asUser(userId, async (tx) => {
-      const [org] = await tx.query<OrgContext>(
-        `SELECT o.id AS "orgId", o.slug, o.name, o.plan_id AS "planId", m.role,
-                o.created_at AS "createdAt",
-                set_config('snapvm.org_id', o.id::text, true),
-                set_config('snapvm.org_role', m.role, true)
-           FROM orgs o JOIN memberships m ON m.org_id = o.id AND m.user_id = snapvm_user_id()
-          WHERE o.slug = $1`,
-        [orgSlug],
-      );
-      if (!org) throw new NotFoundError(`Organization "${orgSlug}"`);
-      return fn(tx, org);
+    const prelude = `SELECT set_config('snapvm.user_id', ${uuidLiteral(userId)}, true);
+      ${membershipQuery(orgSlug)}`;
+    return this.connector.transaction(prelude, (tx, rows) => fn(tx, orgFrom(rows, orgSlug)));
+  }
+
+  /**
+   * Like asMember for a caller known only by the hash of their session cookie or API token:
+   * the credential, the membership and all settings take the transaction's first round trip.
+   */
+  asCaller<T>(
+    credential: CredentialHash,
+    orgSlug: string,
+    fn: (tx: Tx, actor: Actor, org: OrgContext) => Promise<T>,
+  ): Promise<T> {
+    if (!/^[0-9a-f]{64}$/.test(credential.hash)) throw new Error('credential hash is not hex');
+    const lookup = credential.via === 'token' ? 'snapvm_token_user' : 'snapvm_session_user';
+    const prelude = `SELECT credential_id, user_id, set_config('snapvm.user_id', user_id::text, true)
+        FROM ${lookup}('${credential.hash}');
+      ${membershipQuery(orgSlug)}`;
+    return this.connector.transaction(prelude, (tx, rows) => {
+      const found = rows.at(-2)?.[0] as { credential_id: string; user_id: string } | undefined;
+      if (!found) throw new UnauthorizedError();
+      const actor = {
+        userId: found.user_id,
+        via: credential.via,
+        credentialId: found.credential_id,
+      };
+      return fn(tx, actor, orgFrom(rows, orgSlug));
     });
   }
 

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
-import type { Connector, PoolStats, Tx } from './database.js';
+import type { Connector, PoolStats, Row, Tx } from './database.js';
 import { type AdminSession, grantToAppRole, migrate } from './migrate.js';
 
 export const PGLITE_APP_ROLE = 'snapvm_app';
@@ -70,15 +70,16 @@ export class PgliteConnector implements Connector {
     return new PgliteConnector(db);
   }
 
-  transaction<T>(prelude: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  transaction<T>(prelude: string, fn: (tx: Tx, preludeRows: Row[][]) => Promise<T>): Promise<T> {
     return this.queue.run(async () => {
-      await this.db.exec(`BEGIN; SET LOCAL ROLE ${PGLITE_APP_ROLE}; ${prelude}`.trim());
+      const started = await this.db.exec(`BEGIN; SET LOCAL ROLE ${PGLITE_APP_ROLE}; ${prelude}`);
+      const preludeRows = started.map((r) => r.rows as Row[]);
       const tx: Tx = {
         query: async <R>(sql: string, params?: unknown[]) =>
           (await this.db.query<R>(sql, params)).rows,
       };
       try {
-        const result = await fn(tx);
+        const result = await fn(tx, preludeRows);
         await this.db.exec('COMMIT');
         return result;
       } catch (err) {

@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import pg from 'pg';
-import type { Connector, PoolStats, Tx } from './database.js';
+import type { Connector, PoolStats, Row, Tx } from './database.js';
 import { type AdminSession, grantToAppRole, migrate } from './migrate.js';
 
 export const POSTGRES_APP_ROLE = 'snapvm_app';
@@ -136,17 +136,21 @@ export class PostgresConnector implements Connector {
     }
   }
 
-  async transaction<T>(prelude: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  async transaction<T>(
+    prelude: string,
+    fn: (tx: Tx, preludeRows: Row[][]) => Promise<T>,
+  ): Promise<T> {
     const client = await this.pool.connect();
     let broken = false;
     try {
-      await client.query(`BEGIN; ${prelude}`);
+      const started: pg.QueryResult | pg.QueryResult[] = await client.query(`BEGIN; ${prelude}`);
+      const preludeRows = (Array.isArray(started) ? started : [started]).map((r) => r.rows);
       const tx: Tx = {
         query: async <R>(sql: string, params?: unknown[]) =>
           (await client.query(prepared(sql, params))).rows as R[],
       };
       try {
-        const result = await fn(tx);
+        const result = await fn(tx, preludeRows);
         await client.query('COMMIT');
         return result;
       } catch (err) {

@@ -141,12 +141,12 @@ export async function listMachines(
   // RLS already limits members to their own machines; saying so here lets the planner use
   // the owner index instead of filtering the whole org.
   const ownOnly = org.role === 'member' ? 'AND owner_id = snapvm_user_id()' : '';
-  const after_ = after ? 'AND (created_at, id) > ($3::timestamptz, $4::uuid)' : '';
+  const afterCursor = after ? 'AND (created_at, id) > ($3::timestamptz, $4::uuid)' : '';
   // The page is cut first, then joined to its owners: 51 look-ups, not one per machine.
   const rows = await tx.query<MachineRow & { cursor_at: string }>(
     `SELECT ${MACHINE_COLUMNS}, m.created_at::text AS cursor_at
        FROM (SELECT * FROM machines
-              WHERE org_id = $1 AND observed_state <> 'destroyed' ${ownOnly} ${after_}
+              WHERE org_id = $1 AND observed_state <> 'destroyed' ${ownOnly} ${afterCursor}
               ORDER BY created_at, id LIMIT $2) m
        LEFT JOIN users u ON u.id = m.owner_id
       ORDER BY m.created_at, m.id`,

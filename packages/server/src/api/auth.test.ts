@@ -230,9 +230,11 @@ describe('signup, login and sessions', () => {
       { origin: 'http://elsewhere.example' },
     );
     assert.equal(foreignButBearer.status, 201, 'bearer requests need no origin check');
+    assert.equal((await bearer.get('/api/v1/orgs/grace/machines')).status, 200);
 
     assert.equal((await owner.delete(`/api/v1/me/tokens/${created.body.id}`)).status, 204);
     assert.equal((await bearer.get('/api/v1/me')).status, 401);
+    assert.equal((await bearer.get('/api/v1/orgs/grace/machines')).status, 401);
     assert.equal((await owner.delete(`/api/v1/me/tokens/${created.body.id}`)).status, 404);
   });
 

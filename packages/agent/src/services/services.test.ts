@@ -70,7 +70,14 @@ describe('services', () => {
       'web running',
     );
     assert.equal((await service(first, 'db')).status, 'ready');
-    assert.deepEqual(readFileSync(order, 'utf8').trim().split('\n'), ['db', 'api', 'web']);
+    // 'running' means spawned; the shell may not have written its line yet.
+    const lines = () => readFileSync(order, 'utf8').trim().split('\n');
+    await eventually(
+      async () => lines(),
+      (l) => l.length >= 3,
+      'three lines',
+    );
+    assert.deepEqual(lines(), ['db', 'api', 'web']);
     const oldPid = (await service(first, 'db')).pid;
     await first.stop();
     assert.equal(isAlive(oldPid), false, 'services stop with the agent');
@@ -81,14 +88,12 @@ describe('services', () => {
       (s) => s.status === 'running',
       'web again',
     );
-    assert.deepEqual(readFileSync(order, 'utf8').trim().split('\n'), [
-      'db',
-      'api',
-      'web',
-      'db',
-      'api',
-      'web',
-    ]);
+    await eventually(
+      async () => lines(),
+      (l) => l.length >= 6,
+      'six lines',
+    );
+    assert.deepEqual(lines(), ['db', 'api', 'web', 'db', 'api', 'web']);
     const listed = await second.request('GET', '/v1/services');
     assert.deepEqual(listed.body.items.map((s: { name: string }) => s.name).sort(), [
       'api',
@@ -98,7 +103,8 @@ describe('services', () => {
   });
 
   test('a crashing service is restarted with growing delays', async () => {
-    const agent = await start();
+    const agent = await startTestAgent({ restartBackoffMs: 200 });
+    agents.push(agent);
     const starts = join(agent.stateDir, 'starts.txt');
     await agent.request('PUT', '/v1/services/crashy', {
       command: '/bin/sh',
@@ -109,18 +115,21 @@ describe('services', () => {
       () => service(agent, 'crashy'),
       (s) => s.restartCount >= 4,
       'four restarts',
-      10000,
+      15000,
     );
     assert.equal(state.exitCode, 3);
-    const times = readFileSync(starts, 'utf8').trim().split('\n').map(Number);
-    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
-    // Backoff 100 ms doubling: ~100, 200, 400, 800 plus start-up time.
-    for (let i = 1; i < 4; i++) {
-      assert.ok(
-        (gaps[i] as number) > (gaps[i - 1] as number) * 1.4,
-        `gaps grow: ${gaps.join(', ')}`,
-      );
-    }
+    // The fourth restart may not have written its line yet.
+    const times = await eventually(
+      async () => readFileSync(starts, 'utf8').trim().split('\n').map(Number),
+      (lines) => lines.length >= 5,
+      'five starts recorded',
+    );
+    const gaps = times.slice(1, 5).map((t, i) => t - (times[i] as number));
+    // Backoff 200 ms doubling: a timer never fires early, and host load only adds delay.
+    gaps.forEach((gap, i) => {
+      assert.ok(gap >= 200 * 2 ** i - 5, `gap ${i} is at least its backoff: ${gaps.join(', ')}`);
+    });
+    assert.ok((gaps[3] as number) > 2 * (gaps[0] as number), `gaps grow: ${gaps.join(', ')}`);
     await agent.request('POST', '/v1/services/crashy/stop');
   });
 

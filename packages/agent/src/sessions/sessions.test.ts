@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   attachClient,
@@ -177,6 +179,32 @@ describe('terminal sessions', () => {
     assert.equal(bad.body.error.field, 'lines');
   });
 
+  test('a client joining a flood gets a real snapshot although the model lags the ring', async () => {
+    // Colour changes every few bytes make the model parse far slower than the PTY writes,
+    // so it falls megabytes behind the 64 KiB ring.
+    const file = join(agent.stateDir, 'flood.txt');
+    const line = Array.from(
+      { length: 25 },
+      (_, i) => `\x1b[3${i % 8}mab\x1b[4${(i * 3) % 8}mcd`,
+    ).join('');
+    writeFileSync(file, `${Array.from({ length: 100_000 }, (_, i) => `${line}${i}`).join('\n')}\n`);
+    const id = await createSession({
+      command: ['/bin/bash', '-c', `sleep 0.2; cat ${file}; echo flood-over; sleep 60`],
+      cols: 100,
+      rows: 20,
+    });
+    const full = await attach(id, '?offset=0');
+    await full.waitFor(() => full.streamLength > 5_000_000, '5 MB of output', 20000);
+    const joined = await attach(id);
+    assert.equal(joined.attached?.mode, 'snapshot');
+    assert.ok(joined.snapshot.length > 0);
+    await joined.waitForText('flood-over', 30000);
+    await full.waitForText('flood-over', 30000);
+    const a = await renderScreen([full.stream], 100, 20);
+    const b = await renderScreen([joined.snapshot, joined.stream], 100, 20);
+    assert.deepEqual(b.lines, a.lines);
+  });
+
   test('an offset no longer buffered falls back to a screen snapshot', async () => {
     const id = await createSession({
       command: [
@@ -187,11 +215,14 @@ describe('terminal sessions', () => {
     });
     await eventually(
       () => agent.request('GET', `/v1/sessions/${id}`),
-      (r) => r.body.offset > 200000,
-      'output produced',
+      // 200,000 y, then \r\n, then the-end\r\n
+      (r) => r.body.offset >= 200011,
+      'all output produced',
     );
     const client = await attach(id, '?offset=5');
     assert.equal(client.attached?.mode, 'snapshot');
+    const start = client.attached?.offset as number;
+    await client.waitFor(() => start + client.streamLength >= 200011, 'the replay after it');
     const screen = await renderScreen([client.snapshot, client.stream], 80, 24);
     assert.ok(screen.lines.includes('the-end'), screen.lines.join('\n'));
   });

@@ -46,6 +46,7 @@ export class TerminalSession {
   private rows: number;
   private exitCode: number | null = null;
   private paused = false;
+  private snapshotsWanted = 0;
   private lastActivityAt = new Date();
   private idleTimer: NodeJS.Timeout | null = null;
   private killTimer: NodeJS.Timeout | null = null;
@@ -122,14 +123,19 @@ export class TerminalSession {
   }
 
   // The PTY is paused only for the model, never for a client: a client that cannot keep up
-  // is dropped instead (sendBytes).
+  // is dropped instead (sendBytes). While a snapshot is wanted the model may lag only half
+  // the ring, so it catches up to bytes the ring still holds and the snapshot can join them.
   private updateFlow(): void {
     if (!this.running) return;
     const lag = this.model.lag;
-    if (!this.paused && lag > this.limits.modelLagBytes) {
+    const cap =
+      this.snapshotsWanted > 0
+        ? Math.min(this.limits.ringBytes / 2, this.limits.modelLagBytes)
+        : this.limits.modelLagBytes;
+    if (!this.paused && lag > cap) {
       this.paused = true;
       this.pty.pause();
-    } else if (this.paused && lag <= this.limits.modelLagBytes / 2) {
+    } else if (this.paused && lag <= cap / 2) {
       this.paused = false;
       this.pty.resume();
     }
@@ -178,6 +184,8 @@ export class TerminalSession {
     // on while we wait, hence the loop.
     for (let attempt = 0; attempt < 5 && this.clients.has(client); attempt++) {
       let snapshot: Awaited<ReturnType<ScreenModel['snapshot']>>;
+      this.snapshotsWanted++;
+      this.updateFlow();
       try {
         snapshot = await this.model.snapshot(this.ring.startOffset, history);
       } catch (err) {
@@ -186,6 +194,9 @@ export class TerminalSession {
           err: (err as Error).message,
         });
         break;
+      } finally {
+        this.snapshotsWanted--;
+        this.updateFlow();
       }
       if (!this.clients.has(client)) return;
       if (snapshot.offset >= this.ring.startOffset) {

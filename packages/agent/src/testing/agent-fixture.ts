@@ -193,10 +193,34 @@ export class TerminalClient {
     return this.stream.toString('utf8');
   }
 
-  waitForText(needle: string | RegExp, timeoutMs?: number): Promise<void> {
-    const test = () =>
-      typeof needle === 'string' ? this.text().includes(needle) : needle.test(this.text());
-    return this.waitFor(test, String(needle), timeoutMs);
+  /** Waits until the stream contains `needle`, scanning each byte once so that waiting on
+   * a flood does not slow this client down until the agent drops it. */
+  waitForText(needle: string, timeoutMs?: number): Promise<void> {
+    const target = Buffer.from(needle);
+    let scanned = 0;
+    let carry = Buffer.alloc(0);
+    const test = () => {
+      if (this.streamLength === scanned) return false;
+      const fresh = this.streamSince(scanned);
+      scanned = this.streamLength;
+      const window = Buffer.concat([carry, fresh]);
+      if (window.includes(target)) return true;
+      carry = window.subarray(Math.max(0, window.length - target.length + 1));
+      return false;
+    };
+    return this.waitFor(test, needle, timeoutMs);
+  }
+
+  /** Stream bytes from `offset` (relative to the stream start) to what has arrived. */
+  private streamSince(offset: number): Buffer {
+    const parts: Buffer[] = [];
+    let at = this.streamLength;
+    for (let i = this.chunks.length - 1; i >= 0 && at > offset; i--) {
+      const chunk = this.chunks[i] as Buffer;
+      at -= chunk.length;
+      parts.unshift(at < offset ? chunk.subarray(offset - at) : chunk);
+    }
+    return Buffer.concat(parts);
   }
 
   type(text: string): void {
@@ -224,6 +248,11 @@ export async function attachClient(
     () => client.attached !== undefined && !clientAwaitingSnapshot(client),
     'attached',
   );
+  // The replay after the snapshot may arrive in later reads: wait until the client has at
+  // least what the session had produced when it attached.
+  const produced = (await agent.request('GET', `/v1/sessions/${sessionId}`)).body.offset as number;
+  const from = client.attached?.offset as number;
+  await client.waitFor(() => from + client.streamLength >= produced, 'the replay');
   return client;
 }
 

@@ -13,8 +13,8 @@ import { extname, join, normalize } from 'node:path';
 // A test-only front door on one origin, for what the server does not do yet:
 // - serves the built console (dist/) with the SPA fallback to index.html;
 // - forwards /api/** (HTTP) to the real server;
-// - stands in for the terminal gateway (issue 5): the session endpoints
-//   /api/v1/orgs/:org/machines/:machine/sessions[/:id] go to a real agent's /v1/sessions[/:id],
+// - stands in for the gateway to the machine (issue 5): the session and service endpoints
+//   /api/v1/orgs/:org/machines/:machine/{sessions,services}/** go to a real agent's /v1/...,
 //   and a WebSocket upgrade on .../sessions/:id/attach is piped to the agent's
 //   /v1/sessions/:id/attach, with the agent token added and the browser's cookie removed, as
 //   the gateway will do.
@@ -29,7 +29,7 @@ const TYPES: Record<string, string> = {
   '.png': 'image/png',
 };
 
-const SESSIONS_PATH = /^\/api\/v1\/orgs\/[^/]+\/machines\/[^/]+\/sessions(\/[^/]+)?$/;
+const AGENT_PATH = /^\/api\/v1\/orgs\/[^/]+\/machines\/[^/]+\/((?:sessions|services)(?:\/.*)?)$/;
 const ATTACH_PATH = /^\/api\/v1\/orgs\/[^/]+\/machines\/[^/]+\/sessions\/([^/]+)\/attach$/;
 
 export interface AgentTarget {
@@ -59,17 +59,11 @@ export async function startFrontProxy(options: {
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://front');
-    const sessions = url.pathname.match(SESSIONS_PATH);
-    if (sessions && options.agent) {
+    const agentRoute = url.pathname.match(AGENT_PATH);
+    if (agentRoute && options.agent) {
       const headers = { ...req.headers, authorization: `Bearer ${options.agent.token}` };
       delete headers.cookie;
-      forwardHttp(
-        req,
-        res,
-        options.agent,
-        `/v1/sessions${sessions[1] ?? ''}${url.search}`,
-        headers,
-      );
+      forwardHttp(req, res, options.agent, `/v1/${agentRoute[1]}${url.search}`, headers);
       return;
     }
     if (url.pathname.startsWith('/api/') || ['/healthz', '/readyz'].includes(url.pathname)) {

@@ -208,3 +208,29 @@ export async function requestJson<T>(method: Method, path: string, body?: unknow
   }
   return (text ? parsed : undefined) as T;
 }
+
+/** GETs a streamed text body (e.g. logs that follow); failures map like requestJson's. */
+export async function requestStream(path: string, signal: AbortSignal): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(path, { credentials: 'same-origin', signal });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new ApiError(
+      0,
+      NETWORK_ERROR_CODE,
+      'Cannot reach the SnapVM server. Check your connection and try again.',
+    );
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = null;
+    }
+    throw errorFromResponse(response.status, parsed, response.headers.get('retry-after'));
+  }
+  return response;
+}

@@ -9,15 +9,29 @@ import type {
   Me,
   Member,
   Role,
+  Service,
+  ServiceDefinitionInput,
   SignInSession,
   Token,
   UrlAccess,
   User,
 } from '@snapvm/protocol';
 import { machineSizeSchema, machineSizes, roleSchema, runtimeTypeSchema } from '@snapvm/protocol';
-import { requestJson } from './api-client.js';
+import { requestJson, requestStream } from './api-client.js';
 
-export type { AuditEntry, Machine, MachineEvent, MachineState, Me, Member, Role, UrlAccess, User };
+export type {
+  AuditEntry,
+  Machine,
+  MachineEvent,
+  MachineState,
+  Me,
+  Member,
+  Role,
+  Service,
+  ServiceDefinitionInput,
+  UrlAccess,
+  User,
+};
 
 export const ROLES: readonly Role[] = roleSchema.options;
 export const MACHINE_SIZES: readonly string[] = machineSizeSchema.options;
@@ -118,6 +132,25 @@ export const api = {
     requestJson<TerminalSession>('POST', `${machinePath(org, machine)}/sessions`, body),
   endSession: (org: string, machine: string, id: string) =>
     requestJson<void>('DELETE', `${machinePath(org, machine)}/sessions/${enc(id)}`),
+
+  listServices: (org: string, machine: string) =>
+    requestJson<Page<Service>>('GET', `${machinePath(org, machine)}/services`),
+  putService: (org: string, machine: string, name: string, definition: ServiceDefinitionInput) =>
+    requestJson<Service>('PUT', `${machinePath(org, machine)}/services/${enc(name)}`, definition),
+  deleteService: (org: string, machine: string, name: string) =>
+    requestJson<void>('DELETE', `${machinePath(org, machine)}/services/${enc(name)}`),
+  serviceAction: (
+    org: string,
+    machine: string,
+    name: string,
+    action: 'start' | 'stop' | 'restart',
+  ) => requestJson<Service>('POST', `${machinePath(org, machine)}/services/${enc(name)}/${action}`),
+  /** The last `tail` lines, then (where the server supports it) new output as it comes. */
+  serviceLogs: (org: string, machine: string, name: string, tail: number, signal: AbortSignal) =>
+    requestStream(
+      `${machinePath(org, machine)}/services/${enc(name)}/logs?tail=${tail}&follow=1`,
+      signal,
+    ),
 };
 
 /** The WebSocket URL for attaching to a terminal session, on the page's own origin. */

@@ -3,6 +3,7 @@ import { CopyButton } from '../components/CopyButton.js';
 import { FormError } from '../components/Form.js';
 import { Layout } from '../components/Layout.js';
 import { Link } from '../components/Link.js';
+import { Services } from '../components/Services.js';
 import { StateBadge } from '../components/StateBadge.js';
 import { Empty, ErrorNotice, errorMessage, Loading } from '../components/States.js';
 import {
@@ -90,6 +91,7 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
             <UrlCard org={org} machine={machine.data} onChange={machine.reload} />
           </div>
           <Sessions org={org} machine={machine.data} />
+          <Services org={org} machine={machine.data.name} />
           <section className="card" aria-labelledby="timeline-heading">
             <h2 id="timeline-heading">Timeline</h2>
             {events.error && !events.data ? (

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { type Person, type Stack, screenshot, startStack } from './harness.js';
+import { freePort, type Person, type Stack, screenshot, startStack } from './harness.js';
 
-// The terminal page in real Chromium with xterm.js, attached to a real agent's PTY session on
-// this host. Until the server's terminal gateway (issue 5) exists, the test's front door sends
-// the session endpoints and the attach WebSocket to the agent as the gateway will; sign-in,
+// The machine page's terminals and services in real Chromium: xterm.js attached to a real
+// agent's PTY session on this host, and services the real agent supervises. Until the server's terminal gateway (issue 5) exists, the test's front door sends
+// the session and service endpoints and the attach WebSocket to the agent as the gateway will; sign-in,
 // orgs and the machine record are the real server's.
 
 let stack: Stack;
@@ -164,6 +164,53 @@ test('an ended session is listed with its exit code and can be removed', async (
   await page.getByRole('heading', { name: 'No terminal sessions' }).waitFor();
 });
 
-test('the terminal page threw and logged nothing', () => {
+test('a service is created from the machine page, serves HTTP and its logs follow', async () => {
+  const { page } = person;
+  const port = await freePort();
+  await page.getByRole('heading', { name: 'No services' }).waitFor();
+  await page.getByRole('button', { name: 'Add service' }).click();
+  const form = page.getByRole('form', { name: 'Service definition' });
+  await form.getByLabel('Name', { exact: true }).fill('Web!');
+  await form.getByLabel('Command').fill(`python3 -m http.server ${port} --bind 127.0.0.1`);
+  await form.getByLabel('HTTP port').fill(String(port));
+  await form.getByLabel(/Environment/).fill('PYTHONUNBUFFERED=1');
+  await form.getByRole('button', { name: 'Create and start' }).click();
+  await form.getByText(/^Name: service names are/).waitFor();
+  await form.getByLabel('Name', { exact: true }).fill('web');
+  await form.getByRole('button', { name: 'Create and start' }).click();
+  const row = page.locator('tr[data-service="web"]');
+  await row.locator('[data-status="running"], [data-status="ready"]').waitFor({ timeout: 15_000 });
+
+  const deadline = Date.now() + 10_000;
+  let listing = '';
+  while (Date.now() < deadline && !listing.includes('Directory listing')) {
+    listing = await fetch(`http://127.0.0.1:${port}/`)
+      .then((response) => response.text())
+      .catch(() => '');
+    if (!listing.includes('Directory listing')) await page.waitForTimeout(200);
+  }
+  assert.match(listing, /Directory listing/);
+
+  await row.getByRole('button', { name: 'Logs web', exact: true }).click();
+  const logs = page.getByRole('log', { name: 'Logs of web' });
+  await logs.getByText(/Serving HTTP on 127\.0\.0\.1/).waitFor({ timeout: 10_000 });
+  await fetch(`http://127.0.0.1:${port}/followed-${port}`).catch(() => undefined);
+  await logs.getByText(new RegExp(`GET /followed-${port}`)).waitFor({ timeout: 10_000 });
+  await screenshot(page, '24-services');
+});
+
+test('a service can be stopped, started and deleted', async () => {
+  const { page } = person;
+  const row = page.locator('tr[data-service="web"]');
+  await row.getByRole('button', { name: 'Stop web', exact: true }).click();
+  await row.locator('[data-status="stopped"]').waitFor({ timeout: 15_000 });
+  await row.getByRole('button', { name: 'Start web', exact: true }).click();
+  await row.locator('[data-status="running"], [data-status="ready"]').waitFor({ timeout: 15_000 });
+  page.once('dialog', (dialog) => dialog.accept());
+  await row.getByRole('button', { name: 'Delete web', exact: true }).click();
+  await page.getByRole('heading', { name: 'No services' }).waitFor({ timeout: 15_000 });
+});
+
+test('the machine and terminal pages threw and logged nothing', () => {
   assert.deepEqual(person.problems, []);
 });

@@ -158,7 +158,7 @@ function InviteForm({ org }: { org: string }) {
         <div className="notice notice-success" data-testid="invitation">
           <p>
             Send this link to <strong>{invitation.email}</strong> to join {org} as {invitation.role}
-            .
+            . It works once, for that email address.
           </p>
           <CopyField label="Invitation link" value={invitation.url} />
         </div>

@@ -41,7 +41,7 @@ export function NewMachine({ org }: { org: string }) {
             maxLength={60}
             hint={
               nameValue && !form.errorFor('name')
-                ? `Looks good: ${nameValue}--${org}`
+                ? `Its URL will start with ${nameValue}--${org}.`
                 : 'Lowercase letters, digits and single hyphens; starts with a letter; at most 30.'
             }
             error={form.errorFor('name')}

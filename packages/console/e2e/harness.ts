@@ -126,7 +126,7 @@ export async function startStack(options: { agent?: boolean } = {}): Promise<Sta
     await browser?.close().catch(() => undefined);
     await front?.close();
     for (const child of children.reverse()) await stopChild(child);
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
   };
   try {
     let agent: AgentTarget | null = null;

@@ -1,10 +1,18 @@
 // Runs every compiled test file with node's own test runner. Node 20 has no glob support
 // in --test, so the files are collected here; integration tests need the build (pretest).
+// Arguments are substring filters on the file paths (`node scripts/test.mjs runtime/`).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const roots = ['packages/protocol/dist', 'packages/agent/dist', 'packages/server/dist'];
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const roots = [
+  'packages/protocol/dist',
+  'packages/agent/dist',
+  'packages/server/dist',
+  'packages/console/build',
+].map((dir) => join(root, dir));
 const only = process.argv.slice(2);
 const files = [];
 const walk = (dir) => {
@@ -26,7 +34,16 @@ if (files.length === 0) {
   console.error('no test files found: run `npm run build` first');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], {
+// --experimental-websocket gives Node 20 the browsers' WebSocket client, which the console's
+// terminal connection tests use. Files run one at a time: machines, PGlite and Chromium
+// each want most of this 2-core host.
+const flags = [
+  '--experimental-websocket',
+  '--test',
+  '--test-concurrency=1',
+  '--test-reporter=spec',
+];
+const result = spawnSync(process.execPath, [...flags, ...files], {
   stdio: 'inherit',
 });
 process.exit(result.status ?? 1);

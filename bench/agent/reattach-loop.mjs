@@ -1,5 +1,7 @@
-// Child process of run.mjs: reattaches to one session in a loop until stdin closes, so the
-// echo measured in the parent is not slowed by this client's own parsing.
+// Child process of run.mjs: reattaches to one session in a loop until stdin closes (printing
+// `ready`, then a dot per reattach), so the
+// echo measured in the parent is not slowed by this client's own parsing. A key typed before
+// each reattach changes the screen, so none of them is served from the snapshot cache.
 //   BENCH_AGENT_URL=ws://host:port BENCH_AGENT_TOKEN=... node reattach-loop.mjs <session>
 import WebSocket from 'ws';
 
@@ -10,15 +12,29 @@ process.stdin.on('end', () => {
 });
 process.stdin.resume();
 
-let count = 0;
+const url = `${process.env.BENCH_AGENT_URL}/v1/sessions/${id}/attach`;
+const headers = { authorization: `Bearer ${process.env.BENCH_AGENT_TOKEN}` };
+const typist = new WebSocket(`${url}?history=0`, { headers });
+await new Promise((resolve) => typist.once('open', resolve));
+// Its own snapshot arrives first and may contain the letter; only later frames are echoes.
+await new Promise((resolve) => setTimeout(resolve, 300));
+const typeKey = () =>
+  new Promise((resolve) => {
+    const onEcho = (d, isBinary) => {
+      if (isBinary && d.includes(0x79)) {
+        typist.off('message', onEcho);
+        setTimeout(resolve, 20);
+      }
+    };
+    typist.on('message', onEcho);
+    typist.send(Buffer.from('y'), { binary: true });
+  });
+
+process.stdout.write('ready\n');
 while (!stop) {
+  await typeKey();
   await new Promise((resolve) => {
-    const ws = new WebSocket(
-      `${process.env.BENCH_AGENT_URL}/v1/sessions/${id}/attach?history=1000`,
-      {
-        headers: { authorization: `Bearer ${process.env.BENCH_AGENT_TOKEN}` },
-      },
-    );
+    const ws = new WebSocket(`${url}?history=1000`, { headers });
     let want = -1;
     let got = 0;
     ws.on('message', (d, isBinary) => {
@@ -33,6 +49,6 @@ while (!stop) {
     });
     ws.on('error', resolve);
   });
-  count++;
+  process.stdout.write('.');
 }
-process.stdout.write(`${count}\n`);
+typist.close();

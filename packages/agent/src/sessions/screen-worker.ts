@@ -15,12 +15,22 @@ const { Terminal } = headless;
 const MAX_IN_TERMINAL = 4 * 1024 * 1024;
 // Full reset first, so a client that kept its old screen still ends up identical.
 const RESET = new Uint8Array([0x1b, 0x63]);
+// How long an unchanged screen's snapshot is kept for further reattaches.
+const SNAPSHOT_CACHE_MS = 10_000;
 
 type Queued = Uint8Array | { cols: number; rows: number };
 interface PendingSnapshot {
   req: number;
   minOffset: number;
   scrollback: number;
+}
+
+interface CachedSnapshot {
+  offset: number;
+  scrollback: number;
+  cols: number;
+  rows: number;
+  data: Uint8Array<ArrayBuffer>;
 }
 
 interface Model {
@@ -31,6 +41,8 @@ interface Model {
   applied: number;
   waiting: PendingSnapshot[];
   closed: boolean;
+  cache: CachedSnapshot | null;
+  cacheTimer: NodeJS.Timeout | null;
 }
 
 // The model may lag; keystroke echo and output forwarding on the main thread must not. On
@@ -72,6 +84,33 @@ function pump(id: number, model: Model): void {
   }
 }
 
+/** Serialized screen + `scrollback` lines. When nothing changed since the last one (a
+ * burst of reconnects after a network blip or a server restart) the cached bytes are reused
+ * instead of serializing again; a copy is sent because the transfer gives the buffer away. */
+function snapshotBytes(model: Model, scrollback: number): Uint8Array<ArrayBuffer> {
+  const { term } = model;
+  const cached = model.cache;
+  if (
+    cached &&
+    cached.offset === model.applied &&
+    cached.scrollback === scrollback &&
+    cached.cols === term.cols &&
+    cached.rows === term.rows
+  ) {
+    return cached.data.slice();
+  }
+  const body = encoder.encode(model.serializer.serialize({ scrollback }));
+  const data = new Uint8Array(RESET.length + body.length);
+  data.set(RESET, 0);
+  data.set(body, RESET.length);
+  model.cache = { offset: model.applied, scrollback, cols: term.cols, rows: term.rows, data };
+  if (model.cacheTimer) clearTimeout(model.cacheTimer);
+  model.cacheTimer = setTimeout(() => {
+    model.cache = null;
+  }, SNAPSHOT_CACHE_MS);
+  return data.slice();
+}
+
 // The model's state always corresponds to a whole number of applied chunks here (xterm calls
 // a write's callback right after parsing it), so `applied` is the snapshot's exact offset.
 function serveSnapshots(id: number, model: Model): void {
@@ -80,11 +119,7 @@ function serveSnapshots(id: number, model: Model): void {
   if (ready.length === 0) return;
   model.waiting = model.waiting.filter((w) => model.applied < w.minOffset);
   for (const w of ready) {
-    const text = model.serializer.serialize({ scrollback: w.scrollback });
-    const body = encoder.encode(text);
-    const data = new Uint8Array(RESET.length + body.length);
-    data.set(RESET, 0);
-    data.set(body, RESET.length);
+    const data = snapshotBytes(model, w.scrollback);
     post(
       {
         t: 'snapshot',
@@ -119,6 +154,8 @@ port.on('message', (message: ToScreenWorker) => {
       applied: 0,
       waiting: [],
       closed: false,
+      cache: null,
+      cacheTimer: null,
     });
     return;
   }
@@ -126,6 +163,8 @@ port.on('message', (message: ToScreenWorker) => {
   if (!model) return;
   switch (message.t) {
     case 'data':
+      // New output makes the cached snapshot stale; free it now rather than at its timeout.
+      model.cache = null;
       model.queue.push(message.bytes);
       pump(message.id, model);
       break;
@@ -149,6 +188,7 @@ port.on('message', (message: ToScreenWorker) => {
       break;
     }
     case 'close':
+      if (model.cacheTimer) clearTimeout(model.cacheTimer);
       model.closed = true;
       model.term.dispose();
       models.delete(message.id);

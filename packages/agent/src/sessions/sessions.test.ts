@@ -102,6 +102,27 @@ describe('terminal sessions', () => {
     second.type('\x03');
   });
 
+  test('repeated reattaches to an unchanged screen get the same snapshot, new output a new one', async () => {
+    const id = await createSession({ command: SHELL, cols: 60, rows: 12 });
+    const typist = await attach(id);
+    typist.type('echo first-$((1+1))\r');
+    await typist.waitForText('first-2');
+    await sleep(200);
+    const a = await attach(id);
+    const b = await attach(id);
+    assert.ok(a.snapshot.length > 0);
+    assert.deepEqual(b.snapshot, a.snapshot);
+    typist.type('echo second-$((2+2))\r');
+    await typist.waitForText('second-4');
+    await sleep(200);
+    const c = await attach(id);
+    const screen = await renderScreen([c.snapshot, c.stream], 60, 12);
+    assert.ok(
+      screen.lines.some((l) => l === 'second-4'),
+      screen.lines.join('\n'),
+    );
+  });
+
   test('resuming from an offset yields every byte exactly once', async () => {
     const id = await createSession({
       command: [

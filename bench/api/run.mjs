@@ -7,6 +7,7 @@
 // database before the server starts (through the server's own data layer, system path).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -115,7 +116,29 @@ async function load(url, headers, seconds) {
   agent.destroy();
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))];
-  return { rps: latencies.length / elapsed, p50: pct(0.5), p99: pct(0.99), errors };
+  return { rps: latencies.length / elapsed, elapsed, p50: pct(0.5), p99: pct(0.99), errors };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc; 0 where unavailable. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks
+  } catch {
+    return 0;
+  }
+}
+
+/** The PostgreSQL backends serving the benchmark database (same host only). */
+async function backendPids(databaseUrl) {
+  if (!databaseUrl) return [];
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const { rows } = await client.query(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+  );
+  await client.end();
+  return rows.map((r) => r.pid);
 }
 
 async function benchEngine(engine, settings, env) {
@@ -135,7 +158,17 @@ async function benchEngine(engine, settings, env) {
     if (first.items.length !== 50 || !first.nextCursor)
       throw new Error(`unexpected first page: ${first.items.length} items`);
     await load(listUrl, { cookie }, 2); // warm-up: JIT, connection pool, caches
+    // CPU per request is what the machine's load does not change: it bounds the rate an idle
+    // 2-core host can reach, whatever else is running during the measurement.
+    const backends = await backendPids(settings.databaseUrl);
+    const cpuBefore = [cpuSeconds(child.pid), ...backends.map(cpuSeconds), process.cpuUsage()];
     const list = await load(listUrl, { cookie }, SECONDS);
+    const requests = list.rps * list.elapsed;
+    const serverCpu = (cpuSeconds(child.pid) - cpuBefore[0]) / requests;
+    const dbCpu =
+      backends.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i + 1], 0) / requests;
+    const clientUsage = process.cpuUsage(cpuBefore.at(-1));
+    const clientCpu = (clientUsage.user + clientUsage.system) / 1e6 / requests;
     const base = await load(`${url}/healthz`, {}, Math.max(2, SECONDS / 2));
     const f = (n) => n.toFixed(1);
     console.log(
@@ -146,6 +179,11 @@ async function benchEngine(engine, settings, env) {
     );
     console.log(
       `api.list_machines.${engine}.p99_ms ${f(list.p99)}  (baseline /healthz ${f(base.p99)})`,
+    );
+    console.log(
+      `api.list_machines.${engine}.cpu_ms_per_request ${f((serverCpu + dbCpu) * 1000)}  ` +
+        `(server ${f(serverCpu * 1000)}, postgres backends ${f(dbCpu * 1000)}; ` +
+        `load generator ${f(clientCpu * 1000)} on top)`,
     );
     if (list.errors || base.errors)
       console.log(`api.list_machines.${engine}.errors ${list.errors + base.errors}`);

@@ -1,6 +1,7 @@
 // Bundles the agent into dist/bundle/, the directory mounted read-only at /opt/snapvm in every
-// machine: agent.mjs, the screen-model worker beside it, and the parts of node-pty it loads at
-// run time (its JS and native module cannot be bundled, so they are copied).
+// machine: agent.mjs (one file, also the screen-model workers' entry) and the parts of
+// node-pty it loads at run time (its JS and native module cannot be bundled, so they are
+// copied).
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -9,7 +10,7 @@ import { build } from 'esbuild';
 const out = 'dist/bundle';
 rmSync(out, { recursive: true, force: true });
 await build({
-  entryPoints: { agent: 'src/main.ts', 'screen-worker': 'src/sessions/screen-worker.ts' },
+  entryPoints: { agent: 'src/main.ts' },
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 import { eventually, sleep } from './testing/agent-fixture.js';
 
 // The bundle is what machines run, so it is tested as a separate process over a unix socket.
@@ -94,6 +95,19 @@ describe('the bundled agent process', () => {
     });
     assert.equal(session.status, 201);
     await sleep(100);
+    // A snapshot comes from the screen-model worker, which the bundle starts from itself.
+    const ws = new WebSocket(`ws+unix://${socketPath}:/v1/sessions/${session.body.id}/attach`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const attached = await new Promise<{ mode: string; snapshotBytes: number }>(
+      (resolve, reject) => {
+        ws.once('message', (data) => resolve(JSON.parse(String(data))));
+        ws.once('error', reject);
+      },
+    );
+    assert.equal(attached.mode, 'snapshot');
+    assert.ok(attached.snapshotBytes > 0);
+    ws.close();
 
     child.kill('SIGTERM');
     assert.equal(await exited, 0);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // snapvm-agent entry point. In a machine it runs under tini (PID 1), which reaps orphans;
 // the agent itself waits for its own children and handles SIGTERM/SIGINT by shutting down.
+import { isMainThread } from 'node:worker_threads';
 import { startAgent } from './agent.js';
 import { ConfigError, loadConfig } from './config.js';
 import { log } from './log.js';
@@ -42,7 +43,12 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => {});
 }
 
-main().catch((err: Error) => {
-  log('error', 'agent failed to start', { err: err.stack });
-  process.exit(1);
-});
+// The bundle is one file, so it is also the screen-model workers' entry point.
+if (isMainThread) {
+  main().catch((err: Error) => {
+    log('error', 'agent failed to start', { err: err.stack });
+    process.exit(1);
+  });
+} else {
+  await import('./sessions/screen-worker.js');
+}

@@ -1,5 +1,3 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { log } from '../log.js';
 import type { FromScreenWorker, ToScreenWorker } from './screen-protocol.js';
@@ -27,12 +25,11 @@ interface WorkerSlot {
   alive: boolean;
 }
 
-// The worker sits beside this module both in dist/ (tsc) and in the bundle, with the same
-// extension as this file.
-const workerUrl = new URL(
-  `./screen-worker${extname(fileURLToPath(import.meta.url))}`,
-  import.meta.url,
-);
+// Bundled, the agent is a single file that is also the worker's entry (main.ts branches on
+// isMainThread); compiled by tsc, the worker is its own module beside this one.
+const workerUrl = import.meta.url.endsWith('.mjs')
+  ? new URL(import.meta.url)
+  : new URL('./screen-worker.js', import.meta.url);
 
 /** A small pool of worker threads holding every session's terminal model. */
 export class ScreenModelPool {

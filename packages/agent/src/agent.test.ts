@@ -34,6 +34,9 @@ describe('agent API', () => {
     assert.equal((await agent.request('GET', '/v1/nothing')).status, 404);
     assert.equal((await agent.request('GET', '/v2/health')).status, 404);
     assert.equal((await agent.request('PATCH', '/v1/sessions')).status, 405);
+    const badEscape = await agent.request('GET', '/v1/sessions/%E0%A4%A');
+    assert.equal(badEscape.status, 400);
+    assert.equal(badEscape.body.error.field, 'path');
   });
 
   test('an oversized body is refused with 413', async () => {

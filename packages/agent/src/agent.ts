@@ -38,6 +38,14 @@ export interface RunningAgent {
 
 const query = (url: URL) => Object.fromEntries(url.searchParams);
 
+function pathParts(url: URL): string[] {
+  try {
+    return url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw new HttpError(400, 'invalid_path', 'the path has a malformed %-escape', 'path');
+  }
+}
+
 /** Starts the agent: restores services, then serves HTTP and WebSocket on the configured
  * socket or port. */
 export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
@@ -79,7 +87,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
 
   async function route(req: IncomingMessage, res: ServerResponse, token: TokenSource) {
     const url = new URL(req.url ?? '/', 'http://agent');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const parts = pathParts(url);
     const method = req.method ?? 'GET';
     if (parts[0] !== 'v1') throw notFound(`route ${url.pathname}`);
     const [, resource, id, action] = parts;
@@ -103,7 +111,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       if (parts.length === 2) {
         allow('GET', 'POST');
         if (method === 'GET') return sendJson(res, 200, { items: sessions.list() });
-        const session = sessions.create((await readJsonBody(req)) as never);
+        const session = sessions.create(await readJsonBody(req));
         return sendJson(res, 201, session.describe());
       }
       if (parts.length === 3 && id) {
@@ -209,9 +217,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       return;
     }
     const url = new URL(req.url ?? '/', 'http://agent');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     try {
-      if (parts[0] === 'v1' && parts[1] === 'proxy') {
+      const parts = pathParts(url);
+      if (parts[0] !== 'v1') throw notFound(`WebSocket route ${url.pathname}`);
+      if (parts[1] === 'proxy') {
         proxyUpgrade(req, socket, head, token, activity);
         return;
       }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type CreateSession, createSessionSchema, type Session } from '@snapvm/protocol';
+import { createSessionSchema, type Session } from '@snapvm/protocol';
 import type { ActivityTracker } from '../activity.js';
 import { buildChildEnv } from '../child-env.js';
 import { HttpError, notFound, parseOrThrow } from '../http/errors.js';
@@ -27,7 +27,7 @@ export class SessionManager {
     this.pool = new ScreenModelPool(options.screenWorkers);
   }
 
-  create(input: CreateSession): TerminalSession {
+  create(input: unknown): TerminalSession {
     const request = parseOrThrow(createSessionSchema, input);
     const id = request.id ?? randomUUID();
     if (this.sessions.has(id)) {

@@ -65,15 +65,20 @@ export class TerminalSession {
     this.model = pool.open(options.cols, options.rows, limits.scrollback);
     this.model.onProgress = () => this.updateFlow();
     const [file, ...args] = options.command as [string, ...string[]];
-    this.pty = spawn(file, args, {
-      name: 'xterm-256color',
-      cols: options.cols,
-      rows: options.rows,
-      cwd: options.cwd,
-      env: options.env,
-      // Bytes, not strings: offsets count bytes and UTF-8 may split across reads.
-      encoding: null,
-    });
+    try {
+      this.pty = spawn(file, args, {
+        name: 'xterm-256color',
+        cols: options.cols,
+        rows: options.rows,
+        cwd: options.cwd,
+        env: options.env,
+        // Bytes, not strings: offsets count bytes and UTF-8 may split across reads.
+        encoding: null,
+      });
+    } catch (err) {
+      this.model.close();
+      throw err;
+    }
     this.pty.onData((data) => this.handleOutput(data as unknown as Buffer));
     this.exited = new Promise((resolve) => {
       this.pty.onExit(({ exitCode, signal }) => {

@@ -197,6 +197,19 @@ export type PatchMachineBody = z.infer<typeof patchMachineBodySchema>;
 
 export const machineParamsSchema = z.object({ org: nameSchema, machine: nameSchema });
 
+/** Why a machine is awake and when it will next idle (servers that run machines only). */
+export const machineActivitySchema = z.object({
+  busy: z.boolean(),
+  /** What keeps it awake, as the agent reports it; empty when idle. */
+  reasons: z.array(z.string()),
+  lastActiveAt: z.string().nullable(),
+  /** When the machine's agent was last asked. */
+  checkedAt: z.string().nullable(),
+  /** What idling will do next if nothing happens before `at`; null when nothing is due. */
+  nextIdle: z.object({ action: z.enum(['suspend', 'stop']), at: z.string() }).nullable(),
+});
+export type MachineActivity = z.infer<typeof machineActivitySchema>;
+
 export const machineSchema = z.object({
   id: idSchema,
   name: z.string(),
@@ -216,6 +229,7 @@ export const machineSchema = z.object({
   urlAccess: urlAccessSchema,
   idle: idleSettingsSchema,
   urls: z.object({ app: z.string() }),
+  activity: machineActivitySchema.optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

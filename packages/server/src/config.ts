@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { planIds } from './orgs/plans.js';
 
 export interface Config {
@@ -22,6 +23,30 @@ export interface Config {
   invitationTtlHours: number;
   logLevel: string;
   trustProxy: boolean;
+  lifecycle: LifecycleConfig;
+}
+
+/** The reconciler, the idle monitor and the local runtime (docs/lifecycle.md). */
+export interface LifecycleConfig {
+  /** Off: machines are records only (nothing runs); tests of the API alone use this. */
+  enabled: boolean;
+  reconcileIntervalMs: number;
+  /** How long a cold or warm wake may take before callers get a 503. */
+  wakeTimeoutMs: number;
+  /** Defaults for new machines; null = never. Each machine can override them (PATCH). */
+  idleSuspendSeconds: number | null;
+  idleStopSeconds: number | null;
+  idlePollMs: number;
+  imageCacheDir: string;
+  agentDir: string;
+  agentTimeoutMs: number;
+  /** Host resources of the local runtime; two servers on one host need different ones. */
+  mountDir: string;
+  bridge: string;
+  vethPrefix: string;
+  subnet: string;
+  uidBase: number;
+  cgroupParent: string;
 }
 
 export class ConfigError extends Error {}
@@ -78,5 +103,46 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     invitationTtlHours: readInteger(env, 'SNAPVM_INVITATION_TTL_HOURS', 24 * 7, 1),
     logLevel: env.SNAPVM_LOG_LEVEL || 'info',
     trustProxy: env.SNAPVM_TRUST_PROXY === '1' || env.SNAPVM_TRUST_PROXY === 'true',
+    lifecycle: loadLifecycleConfig(env, env.SNAPVM_DATA_DIR || join(homedir(), '.snapvm')),
+  };
+}
+
+function loadLifecycleConfig(env: NodeJS.ProcessEnv, dataDir: string): LifecycleConfig {
+  const switchValue = env.SNAPVM_LIFECYCLE || 'on';
+  if (switchValue !== 'on' && switchValue !== 'off')
+    throw new ConfigError(`SNAPVM_LIFECYCLE must be "on" or "off", got "${switchValue}"`);
+  const subnet = env.SNAPVM_MACHINE_SUBNET || '10.77';
+  if (!/^\d{1,3}\.\d{1,3}$/.test(subnet))
+    throw new ConfigError(
+      `SNAPVM_MACHINE_SUBNET must be the first two octets (e.g. 10.77), got "${subnet}"`,
+    );
+  const bridge = env.SNAPVM_MACHINE_BRIDGE || 'snapvm0';
+  const vethPrefix = env.SNAPVM_MACHINE_VETH_PREFIX || 'sv-';
+  if (!/^[a-z][a-z0-9-]{0,14}$/.test(bridge) || !/^[a-z][a-z0-9-]{0,9}$/.test(vethPrefix))
+    throw new ConfigError(
+      'SNAPVM_MACHINE_BRIDGE (at most 15) and SNAPVM_MACHINE_VETH_PREFIX (at most 10) must be lowercase interface names',
+    );
+  const cgroupParent = env.SNAPVM_CGROUP_PARENT || 'snapvm';
+  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(cgroupParent))
+    throw new ConfigError(`SNAPVM_CGROUP_PARENT must be a plain group name, got "${cgroupParent}"`);
+  // 0 turns an idle tier off.
+  const idle = (name: string, fallback: number) => readInteger(env, name, fallback, 0) || null;
+  return {
+    enabled: switchValue === 'on',
+    reconcileIntervalMs: readInteger(env, 'SNAPVM_RECONCILE_INTERVAL_MS', 30_000, 100),
+    wakeTimeoutMs: readInteger(env, 'SNAPVM_WAKE_TIMEOUT_MS', 30_000, 100),
+    idleSuspendSeconds: idle('SNAPVM_IDLE_SUSPEND_SECONDS', 300),
+    idleStopSeconds: idle('SNAPVM_IDLE_STOP_SECONDS', 3600),
+    idlePollMs: readInteger(env, 'SNAPVM_IDLE_POLL_MS', 10_000, 50),
+    imageCacheDir: env.SNAPVM_IMAGE_CACHE || join(dataDir, 'images'),
+    agentDir:
+      env.SNAPVM_AGENT_DIR || fileURLToPath(new URL('../../agent/dist/bundle/', import.meta.url)),
+    agentTimeoutMs: readInteger(env, 'SNAPVM_AGENT_TIMEOUT_MS', 15_000, 100),
+    mountDir: env.SNAPVM_MACHINE_MOUNT_DIR || '/run/snapvm/machines',
+    bridge,
+    vethPrefix,
+    subnet,
+    uidBase: readInteger(env, 'SNAPVM_MACHINE_UID_BASE', 200_000, 65_536),
+    cgroupParent,
   };
 }

@@ -1,0 +1,317 @@
+// Drives every machine's observed state toward its desired state through the runtime drivers.
+//
+// Crash safety: each step is an idempotent driver call followed by a recorded transition, and
+// the state on the host (driver.status) is re-read before every step, so after a kill -9 the
+// next sweep simply continues: running sandboxes are adopted, half-done starts and stops are
+// finished or cleaned up by the driver. Transitional states in the database are only markers
+// of work in progress; nothing waits on them.
+//
+// Exclusion: a process acts on a machine only while it holds the row's lease (migration
+// 0004). In-process, one reconcile per machine runs at a time and a request that arrives
+// meanwhile runs once more afterwards.
+
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
+import type { DesiredState, MachineSize, MachineState, RuntimeType } from '@snapvm/protocol';
+import type { Database, Tx } from '../db/database.js';
+import type { ObservedState } from '../runtime/driver.js';
+import { RuntimeError } from '../runtime/driver.js';
+import { planStep, type Step, transitionPath } from './reconciler-plan.js';
+import { type LifecycleLog, machineSpec, type Runtimes } from './reconciler-runtimes.js';
+import { applyObservedState, type TransitionCause } from './transitions.js';
+
+export interface LifecycleRow {
+  id: string;
+  org_id: string;
+  name: string;
+  size: MachineSize;
+  runtime: RuntimeType;
+  desired_state: DesiredState;
+  observed_state: MachineState;
+}
+
+const ROW_COLUMNS = 'id, org_id, name, size, runtime, desired_state, observed_state';
+
+export interface ReconcilerOptions {
+  db: Database;
+  runtimes: Runtimes;
+  log: LifecycleLog;
+  sweepIntervalMs: number;
+  /** How long a lease lasts without renewal; renewed every third of it while working. */
+  leaseMs?: number;
+}
+
+/** Emitted as 'state' after every recorded observed-state change. */
+export interface StateChange {
+  id: string;
+  state: MachineState;
+  reason: string;
+}
+
+const MAX_STEPS = 10;
+const MAX_REASON = 2000;
+
+export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
+  /** Identifies this process's leases; unique per process start. */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private closed = false;
+  private readonly leaseMs: number;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    super();
+    this.leaseMs = options.leaseMs ?? 60_000;
+  }
+
+  /** Reconciles every machine now (adoption after a restart), then every sweep interval. */
+  start(): Promise<void> {
+    const first = this.sweep();
+    this.timer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
+    this.timer.unref();
+    return first;
+  }
+
+  /** Stops sweeping and waits for the work in flight; running machines keep running. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.sweeping;
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /** Something about the machine changed (an API request, a wake, the idle monitor). */
+  notify(id: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const running = this.inFlight.get(id);
+    if (running) {
+      this.again.add(id);
+      return running;
+    }
+    const work = (async () => {
+      try {
+        do {
+          this.again.delete(id);
+          await this.reconcile(id);
+        } while (this.again.has(id) && !this.closed);
+      } catch (err) {
+        this.options.log.error({ err, machine: id }, 'reconcile failed');
+      } finally {
+        this.inFlight.delete(id);
+      }
+    })();
+    this.inFlight.set(id, work);
+    return work;
+  }
+
+  /** One pass over every live machine. */
+  sweep(): Promise<void> {
+    this.sweeping ??= (async () => {
+      try {
+        const rows = await this.options.db.asSystem((tx) =>
+          tx.query<{ id: string }>(
+            `SELECT id FROM machines WHERE observed_state <> 'destroyed'
+              AND (observed_state <> 'failed' OR desired_state = 'destroyed')`,
+          ),
+        );
+        // One at a time: each boot is CPU-bound, and parallel ones only slow each other.
+        for (const { id } of rows) {
+          if (this.closed) break;
+          await this.notify(id);
+        }
+      } catch (err) {
+        this.options.log.error({ err }, 'reconcile sweep failed');
+      } finally {
+        this.sweeping = undefined;
+      }
+    })();
+    return this.sweeping;
+  }
+
+  private async reconcile(id: string): Promise<void> {
+    const row = await this.acquireLease(id);
+    if (!row) return;
+    const renew = setInterval(() => void this.renewLease(id), this.leaseMs / 3);
+    renew.unref();
+    try {
+      let current = row;
+      for (let i = 0; i < MAX_STEPS && !this.closed; i++) {
+        const next = await this.step(current);
+        if (!next) return;
+        current = next;
+      }
+    } finally {
+      clearInterval(renew);
+      await this.releaseLease(id).catch((err) =>
+        this.options.log.warn({ err, machine: id }, 'could not release the machine lease'),
+      );
+    }
+  }
+
+  /** Does one step; returns the re-read row to continue with, or null when settled. */
+  private async step(row: LifecycleRow): Promise<LifecycleRow | null> {
+    const driver = this.options.runtimes.driverFor(row.runtime);
+    let host: ObservedState;
+    let step: Step;
+    if (!driver) {
+      host = 'absent';
+      step =
+        row.desired_state === 'destroyed'
+          ? { kind: 'record', to: 'destroyed' }
+          : row.observed_state === 'failed' || row.observed_state === 'destroyed'
+            ? { kind: 'done' }
+            : { kind: 'fail', reason: this.options.runtimes.unavailableReason(row.runtime) };
+    } else {
+      try {
+        host = (await driver.status(row.id)).state;
+      } catch (err) {
+        if (!(err instanceof RuntimeError && err.code === 'not_found')) throw err;
+        host = 'absent';
+      }
+      step = planStep(row.desired_state, row.observed_state, host);
+    }
+    if (step.kind === 'done') return null;
+    const cause = await this.latestCause(row.id);
+    if (step.kind === 'record') {
+      const adopted = row.observed_state !== 'creating' && step.to !== 'destroyed';
+      return this.record(row.id, step.to, adopted ? recovered(cause, row, step.to) : cause);
+    }
+    if (step.kind === 'fail') return this.record(row.id, 'failed', failure(cause, step.reason));
+    if (!driver) return null;
+    try {
+      switch (step.kind) {
+        case 'create':
+          await driver.create(machineSpec(row));
+          // Created machines are stopped on the host; the next step starts them if wanted.
+          if (row.desired_state !== 'started' && row.desired_state !== 'suspended')
+            return this.record(row.id, 'stopped', cause);
+          return this.reload(row.id);
+        case 'start':
+          await this.record(row.id, 'starting', cause);
+          await driver.start(row.id);
+          return this.record(row.id, 'started', cause);
+        case 'resume':
+          await driver.resume(row.id);
+          return this.record(row.id, 'started', cause);
+        case 'suspend':
+          await driver.suspend(row.id);
+          return this.record(row.id, 'suspended', cause);
+        case 'stop':
+          await this.record(row.id, 'stopping', cause);
+          await driver.stop(row.id);
+          return this.record(row.id, 'stopped', cause);
+        case 'destroy':
+          await this.record(row.id, 'destroying', cause);
+          await driver.destroy(row.id);
+          return this.record(row.id, 'destroyed', cause);
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.options.log.warn({ machine: row.id, step: step.kind, err: message }, 'step failed');
+      await this.record(row.id, 'failed', failure(cause, `${step.kind} failed: ${message}`));
+      return null;
+    }
+  }
+
+  /**
+   * Records `to` (through whatever intermediate states the table requires) in one
+   * transaction with the row locked, and announces it.
+   */
+  private async record(
+    id: string,
+    to: MachineState,
+    cause: TransitionCause,
+  ): Promise<LifecycleRow | null> {
+    const changed: MachineState[] = [];
+    const row = await this.options.db.asSystem(async (tx) => {
+      const locked = await loadRow(tx, id, true);
+      if (!locked || locked.observed_state === 'destroyed') return null;
+      const path = transitionPath(locked.observed_state, to);
+      if (!path) throw new Error(`no transition from ${locked.observed_state} to ${to}`);
+      let ref = locked;
+      for (const state of path) {
+        ref = { ...ref, ...(await applyObservedState(tx, ref, state, cause)) };
+        changed.push(state);
+      }
+      return ref;
+    });
+    for (const state of changed) this.emit('state', { id, state, reason: cause.reason });
+    return row;
+  }
+
+  private reload(id: string): Promise<LifecycleRow | null> {
+    return this.options.db.asSystem((tx) => loadRow(tx, id, false));
+  }
+
+  /** Who asked for the current desired state, and why: the cause of the work that follows. */
+  private async latestCause(id: string): Promise<TransitionCause> {
+    const [event] = await this.options.db.asSystem((tx) =>
+      tx.query<{ actor_id: string | null; reason: string }>(
+        `SELECT actor_id, reason FROM machine_events
+          WHERE machine_id = $1 AND kind = 'desired' ORDER BY id DESC LIMIT 1`,
+        [id],
+      ),
+    );
+    return { actorId: event?.actor_id ?? null, reason: event?.reason ?? 'reconciler' };
+  }
+
+  private async acquireLease(id: string): Promise<LifecycleRow | null> {
+    const [row] = await this.options.db.asSystem((tx) =>
+      tx.query<LifecycleRow>(
+        `UPDATE machines SET lease_owner = $2,
+                lease_expires_at = now() + $3 * interval '1 millisecond'
+          WHERE id = $1 AND observed_state <> 'destroyed'
+            AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < now())
+          RETURNING ${ROW_COLUMNS}`,
+        [id, this.owner, this.leaseMs],
+      ),
+    );
+    return row ?? null;
+  }
+
+  private async renewLease(id: string): Promise<void> {
+    await this.options.db
+      .asSystem((tx) =>
+        tx.query(
+          `UPDATE machines SET lease_expires_at = now() + $3 * interval '1 millisecond'
+            WHERE id = $1 AND lease_owner = $2`,
+          [id, this.owner, this.leaseMs],
+        ),
+      )
+      .catch((err) => this.options.log.warn({ err, machine: id }, 'lease renewal failed'));
+  }
+
+  private async releaseLease(id: string): Promise<void> {
+    await this.options.db.asSystem((tx) =>
+      tx.query(
+        `UPDATE machines SET lease_owner = NULL, lease_expires_at = NULL
+          WHERE id = $1 AND lease_owner = $2`,
+        [id, this.owner],
+      ),
+    );
+  }
+}
+
+async function loadRow(tx: Tx, id: string, forUpdate: boolean): Promise<LifecycleRow | null> {
+  const [row] = await tx.query<LifecycleRow>(
+    `SELECT ${ROW_COLUMNS} FROM machines WHERE id = $1 ${forUpdate ? 'FOR UPDATE' : ''}`,
+    [id],
+  );
+  return row ?? null;
+}
+
+function failure(cause: TransitionCause, reason: string): TransitionCause {
+  const text = reason.length > MAX_REASON ? `${reason.slice(0, MAX_REASON)}…` : reason;
+  return { actorId: cause.actorId, reason: `failed: ${text}` };
+}
+
+/** The database said one thing and the host another: say so in the event. */
+function recovered(cause: TransitionCause, row: LifecycleRow, to: MachineState): TransitionCause {
+  return {
+    actorId: cause.actorId,
+    reason: `${cause.reason}; adopted: the host shows it ${to} (recorded ${row.observed_state})`,
+  };
+}

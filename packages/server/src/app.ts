@@ -15,11 +15,14 @@ import { registerOrgRoutes } from './api/routes/org-routes.js';
 import { LoginLimiter, type LoginLimits } from './auth/login-limiter.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
+import type { MachineLifecycle } from './lifecycle/machine-lifecycle.js';
 import { registerMetrics } from './metrics/metrics.js';
 
 export interface AppOptions {
   config: Config;
   db: Database;
+  /** Machines run (reconciler, idle, wake); without it they are records only. */
+  lifecycle?: MachineLifecycle | null;
   loginLimits?: LoginLimits;
   /** A pino destination for the logs; stdout when omitted. */
   logStream?: NodeJS.WritableStream;
@@ -93,9 +96,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       publicUrl: config.publicUrl,
       appsDomain: config.appsDomain,
       defaultRegion: 'local',
-      idleSuspendSeconds: 15 * 60,
-      idleStopSeconds: 2 * 3600,
+      idleSuspendSeconds: config.lifecycle.idleSuspendSeconds,
+      idleStopSeconds: config.lifecycle.idleStopSeconds,
     },
+    lifecycle: options.lifecycle ?? null,
   };
   const api = app.withTypeProvider<ZodTypeProvider>();
   registerAuthRoutes(api, deps);

@@ -175,6 +175,13 @@ const cases: Case[] = [
     expect: [401, 404, 404, 409, 409],
   },
   {
+    // This server runs no machines (SNAPVM_LIFECYCLE=off): allowed callers get the 503.
+    method: 'POST',
+    route: '/api/v1/orgs/{org}/machines/{machine}/exec',
+    body: { command: ['true'] },
+    expect: [401, 404, 404, 503, 503],
+  },
+  {
     method: 'GET',
     route: '/api/v1/orgs/{org}/machines/{machine}/events',
     expect: [401, 404, 404, 200, 200],

@@ -13,6 +13,7 @@ import { hashSecret } from '../auth/secrets.js';
 import type { Config } from '../config.js';
 import type { Database, OrgContext, Tx } from '../db/database.js';
 import { UnauthorizedError } from '../errors.js';
+import type { MachineLifecycle } from '../lifecycle/machine-lifecycle.js';
 import type { MachineSettings } from '../machines/machines.js';
 import { credentialOf } from './request-context.js';
 
@@ -29,6 +30,7 @@ export interface AppDeps {
   db: Database;
   limiter: LoginLimiter;
   machineSettings: MachineSettings;
+  lifecycle: MachineLifecycle | null;
 }
 
 /** Runs `fn` in one transaction as the signed-in caller acting inside org `slug`. */

@@ -227,7 +227,12 @@ export async function requestMachineState(
   ip: string,
 ): Promise<Machine> {
   const machine = await findMachine(tx, org, name, true);
-  await requestDesiredState(tx, machine, desired, { actorId: actor.userId, reason: 'api' });
+  const cause = { actorId: actor.userId, reason: 'api' };
+  const requested = await requestDesiredState(tx, machine, desired, cause);
+  // Asking again is how a user retries a failed machine: the reconciler leaves failed ones
+  // alone until then (lifecycle/reconciler-plan.ts).
+  if (machine.observed_state === 'failed')
+    await applyObservedState(tx, requested, desired === 'stopped' ? 'stopping' : 'starting', cause);
   await recordAudit(tx, {
     orgId: org.orgId,
     actorId: actor.userId,

@@ -112,6 +112,8 @@ export async function startTestServer(
     SNAPVM_LISTEN: '127.0.0.1:0',
     SNAPVM_LOG_LEVEL: 'silent',
     SNAPVM_TRUST_PROXY: '1',
+    // API tests work on records only; lifecycle tests turn machines on with their own host lane.
+    SNAPVM_LIFECYCLE: 'off',
     ...database.env,
     ...options.env,
   });

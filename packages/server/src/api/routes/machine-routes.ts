@@ -1,7 +1,10 @@
 import {
   auditEntrySchema,
   createMachineBodySchema,
+  execRequestSchema,
+  execResultSchema,
   listSchema,
+  type Machine,
   machineEventSchema,
   machineParamsSchema,
   machineSchema,
@@ -9,7 +12,8 @@ import {
   pageQuerySchema,
   patchMachineBodySchema,
 } from '@snapvm/protocol';
-import { listAudit } from '../../audit/audit-log.js';
+import { listAudit, recordAudit } from '../../audit/audit-log.js';
+import { execInMachine } from '../../machines/machine-exec.js';
 import {
   createMachine,
   destroyMachine,
@@ -25,6 +29,9 @@ import { type Api, type AppDeps, inOrg } from '../deps.js';
 export function registerMachineRoutes(api: Api, deps: AppDeps): void {
   const settings = deps.machineSettings;
   const tags = ['machines'];
+  const lifecycle = deps.lifecycle;
+  const withActivity = (machine: Machine): Machine =>
+    lifecycle ? { ...machine, activity: lifecycle.describe(machine) } : machine;
 
   api.post(
     '/api/v1/orgs/:org/machines',
@@ -41,6 +48,7 @@ export function registerMachineRoutes(api: Api, deps: AppDeps): void {
       const machine = await inOrg(deps, request, request.params.org, (tx, org, actor) =>
         createMachine(tx, org, actor, request.body, settings, request.ip),
       );
+      lifecycle?.notify(machine.id);
       return reply.status(201).send(machine);
     },
   );
@@ -56,18 +64,22 @@ export function registerMachineRoutes(api: Api, deps: AppDeps): void {
         response: { 200: listSchema(machineSchema) },
       },
     },
-    (request) =>
-      inOrg(deps, request, request.params.org, (tx, org) =>
+    async (request) => {
+      const page = await inOrg(deps, request, request.params.org, (tx, org) =>
         listMachines(tx, org, request.query, settings),
-      ),
+      );
+      return { ...page, items: page.items.map(withActivity) };
+    },
   );
 
   api.get(
     '/api/v1/orgs/:org/machines/:machine',
     { schema: { tags, params: machineParamsSchema, response: { 200: machineSchema } } },
-    (request) =>
-      inOrg(deps, request, request.params.org, (tx, org) =>
-        getMachine(tx, org, request.params.machine, settings),
+    async (request) =>
+      withActivity(
+        await inOrg(deps, request, request.params.org, (tx, org) =>
+          getMachine(tx, org, request.params.machine, settings),
+        ),
       ),
   );
 
@@ -101,6 +113,7 @@ export function registerMachineRoutes(api: Api, deps: AppDeps): void {
       const machine = await inOrg(deps, request, request.params.org, (tx, org, actor) =>
         destroyMachine(tx, org, actor, request.params.machine, settings, request.ip),
       );
+      lifecycle?.notify(machine.id);
       return reply.status(202).send(machine);
     },
   );
@@ -132,10 +145,50 @@ export function registerMachineRoutes(api: Api, deps: AppDeps): void {
             request.ip,
           ),
         );
+        lifecycle?.notify(machine.id);
         return reply.status(202).send(machine);
       },
     );
   }
+
+  api.post(
+    '/api/v1/orgs/:org/machines/:machine/exec',
+    {
+      schema: {
+        tags,
+        summary: 'Run a command in the machine (waking it first) and wait for it to finish',
+        params: machineParamsSchema,
+        body: execRequestSchema,
+        response: { 200: execResultSchema },
+      },
+    },
+    async (request, reply) => {
+      const { machine, actorId } = await inOrg(
+        deps,
+        request,
+        request.params.org,
+        async (tx, org, actor) => {
+          const found = await getMachine(tx, org, request.params.machine, settings);
+          // The program only: arguments and stdin may carry secrets.
+          await recordAudit(tx, {
+            orgId: org.orgId,
+            actorId: actor.userId,
+            action: 'machine.exec',
+            targetType: 'machine',
+            targetId: found.id,
+            ip: request.ip,
+            details: { program: request.body.command[0] },
+          });
+          return { machine: found, actorId: actor.userId };
+        },
+      );
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableEnded) gone.abort();
+      });
+      return execInMachine(lifecycle, machine, actorId, request.body, gone.signal);
+    },
+  );
 
   api.get(
     '/api/v1/orgs/:org/machines/:machine/events',

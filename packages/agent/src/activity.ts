@@ -3,8 +3,13 @@
 export class ActivityTracker {
   lastInputAt: Date | null = null;
   lastActivityAt = new Date();
-  runningExecs = 0;
+  /** Running execs, so shutdown can end them (they run in their own process groups). */
+  readonly execs = new Set<{ kill(signal: NodeJS.Signals): void }>();
   proxyConnections = 0;
+
+  get runningExecs(): number {
+    return this.execs.size;
+  }
 
   touch(): void {
     this.lastActivityAt = new Date();

@@ -272,6 +272,7 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     closing ??= (async () => {
       server.close();
       for (const ws of wss.clients) ws.close(AGENT_CLOSE_CODES.shuttingDown, 'agent stopping');
+      for (const exec of activity.execs) exec.kill('SIGKILL');
       await sessions.closeAll(AGENT_CLOSE_CODES.shuttingDown);
       await services.shutdown();
       server.closeAllConnections();

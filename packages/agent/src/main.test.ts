@@ -94,6 +94,10 @@ describe('the bundled agent process', () => {
       command: ['/bin/sh', '-c', 'echo $TERM; sleep 60'],
     });
     assert.equal(session.status, 201);
+    const execPid = join(dir, 'exec.pid');
+    void call(socketPath, token, 'POST', '/v1/exec', {
+      command: ['/bin/sh', '-c', `echo $$ > ${execPid}; exec sleep 60`],
+    }).catch(() => null);
     await sleep(100);
     // A snapshot comes from the screen-model worker, which the bundle starts from itself.
     const ws = new WebSocket(`ws+unix://${socketPath}:/v1/sessions/${session.body.id}/attach`, {
@@ -113,6 +117,7 @@ describe('the bundled agent process', () => {
     assert.equal(await exited, 0);
     assert.equal(isAlive(service.body.pid), false, 'the service was stopped');
     assert.equal(isAlive(session.body.pid), false, 'the session was ended');
+    assert.equal(isAlive(Number(readFileSync(execPid, 'utf8'))), false, 'the exec was killed');
     assert.equal(existsSync(socketPath), false, 'the socket file is removed');
   });
 

@@ -49,7 +49,8 @@ export function startExec(options: ExecOptions, activity: ActivityTracker): Star
       // already gone
     }
   };
-  activity.runningExecs++;
+  const handle = { kill };
+  activity.execs.add(handle);
   activity.touch();
   let timedOut = false;
   const timer = options.timeoutMs
@@ -65,7 +66,7 @@ export function startExec(options: ExecOptions, activity: ActivityTracker): Star
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
-        activity.runningExecs--;
+        activity.execs.delete(handle);
         activity.touch();
         resolve({ exitCode, signal, timedOut });
       };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -30,6 +30,10 @@ function call(socketPath: string, token: string, method: string, path: string, b
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
+
+const canUnsharePid =
+  spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' }).status ===
+  0;
 
 function isAlive(pid: number): boolean {
   try {
@@ -125,5 +129,45 @@ describe('the bundled agent process', () => {
     const { exited, stderr } = run({ SNAPVM_AGENT_LISTEN: '127.0.0.1:0' });
     assert.equal(await exited, 2);
     assert.match(stderr(), /SNAPVM_AGENT_TOKEN_FILE/);
+  });
+
+  test('works as PID 1 of its own PID namespace and stops on SIGTERM', {
+    skip: canUnsharePid ? false : 'needs root and unshare(1) for a PID namespace',
+  }, async () => {
+    const token = 'pid-one-test-token-0123456789';
+    const tokenFile = join(dir, 'token-pid1');
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    const socketPath = join(dir, 'pid1.sock');
+    const child = spawn(
+      'unshare',
+      ['--pid', '--fork', '--kill-child', '--mount-proc', process.execPath, bundle],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          SNAPVM_AGENT_LOG: 'silent',
+          SNAPVM_AGENT_SOCKET: socketPath,
+          SNAPVM_AGENT_TOKEN_FILE: tokenFile,
+          SNAPVM_AGENT_STATE_DIR: join(dir, 'state-pid1'),
+        },
+        stdio: 'ignore',
+      },
+    );
+    children.push(child);
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
+    await eventually(async () => existsSync(socketPath), Boolean, 'socket file');
+    const health = await call(socketPath, token, 'GET', '/v1/health');
+    assert.equal(health.body.pid, 1);
+    const exec = await call(socketPath, token, 'POST', '/v1/exec', {
+      command: ['echo', 'as-init'],
+    });
+    assert.equal(exec.body.stdout, 'as-init\n');
+    // The agent's PID on this side of the namespace is unshare's only child.
+    const agentPid = Number(
+      readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim(),
+    );
+    process.kill(agentPid, 'SIGTERM');
+    assert.equal(await exited, 0);
   });
 });

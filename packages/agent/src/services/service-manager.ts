@@ -102,6 +102,18 @@ export class ServiceManager {
   async put(name: string, body: unknown): Promise<{ created: boolean; service: Service }> {
     parseOrThrow(serviceNameSchema, name, 'name');
     const definition = parseOrThrow(serviceDefinitionSchema, body);
+    if (
+      definition.readiness?.type === 'http' &&
+      !definition.readiness.port &&
+      !definition.httpPort
+    ) {
+      throw new HttpError(
+        422,
+        'readiness_port_missing',
+        'an HTTP readiness check needs readiness.port or the service httpPort',
+        'readiness.port',
+      );
+    }
     if (definition.httpPort !== undefined) {
       for (const [other, entry] of this.stored) {
         if (other !== name && entry.definition.httpPort !== undefined) {

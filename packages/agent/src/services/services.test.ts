@@ -234,6 +234,12 @@ describe('services', () => {
     });
     assert.equal(badRestart.status, 400);
     assert.equal(badRestart.body.error.field, 'restart');
+    const noPort = await agent.request('PUT', '/v1/services/e', {
+      ...sleeper,
+      readiness: { type: 'http', path: '/health' },
+    });
+    assert.equal(noPort.status, 422);
+    assert.equal(noPort.body.error.field, 'readiness.port');
     const badName = await agent.request('PUT', '/v1/services/Bad Name', sleeper);
     assert.equal(badName.status, 400);
     assert.equal(badName.body.error.field, 'name');

@@ -66,3 +66,4 @@ export const execStreamServerMessageSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
+export type ExecStreamServerMessage = z.infer<typeof execStreamServerMessageSchema>;

@@ -1,6 +1,7 @@
 import {
   AGENT_CLOSE_CODES,
   EXEC_STREAM,
+  type ExecStreamServerMessage,
   execStreamClientMessageSchema,
   execStreamStartSchema,
 } from '@snapvm/protocol';
@@ -15,8 +16,9 @@ const CLIENT_QUEUE_BYTES = 8 * 1024 * 1024;
  * comes back as binary frames whose first byte names the stream (1 stdout, 2 stderr). */
 export function handleExecSocket(ws: WebSocket, activity: ActivityTracker): void {
   let exec: StartedExec | null = null;
+  const send = (message: ExecStreamServerMessage) => ws.send(JSON.stringify(message));
   const fail = (code: string, message: string) => {
-    ws.send(JSON.stringify({ type: 'error', code, message }));
+    send({ type: 'error', code, message });
     ws.close(AGENT_CLOSE_CODES.badMessage, code);
   };
   let paused = false;
@@ -67,11 +69,11 @@ export function handleExecSocket(ws: WebSocket, activity: ActivityTracker): void
         throw err;
       }
       const running = exec;
-      ws.send(JSON.stringify({ type: 'started', pid: running.child.pid ?? 0 }));
+      send({ type: 'started', pid: running.child.pid ?? 0 });
       running.child.stdout?.on('data', forward(EXEC_STREAM.stdout));
       running.child.stderr?.on('data', forward(EXEC_STREAM.stderr));
       void running.done.then(({ exitCode, signal, timedOut }) => {
-        ws.send(JSON.stringify({ type: 'exit', code: exitCode, signal, timedOut }));
+        send({ type: 'exit', code: exitCode, signal, timedOut });
         ws.close(AGENT_CLOSE_CODES.exited, 'exited');
       });
       return;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { EXEC_STREAM } from '@snapvm/protocol';
+import { EXEC_STREAM, execStreamServerMessageSchema } from '@snapvm/protocol';
 import { eventually, startTestAgent, type TestAgent } from '../testing/agent-fixture.js';
 
 function isAlive(pid: number): boolean {
@@ -129,6 +129,7 @@ describe('exec', () => {
     );
     ws.send(Buffer.from('hello\n'), { binary: true });
     await closed;
+    for (const message of controls) execStreamServerMessageSchema.parse(message);
     assert.equal(controls[0]?.type, 'started');
     assert.deepEqual(controls.at(-1), { type: 'exit', code: 4, signal: null, timedOut: false });
     const text = (stream: number) =>

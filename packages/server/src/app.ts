@@ -1,4 +1,5 @@
 import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import {
   jsonSchemaTransform,
@@ -15,8 +16,17 @@ import { registerOrgRoutes } from './api/routes/org-routes.js';
 import { LoginLimiter, type LoginLimits } from './auth/login-limiter.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
+import { AppAuth, loadAppKey } from './gateway/app-auth.js';
+import { registerAppAuthRoutes } from './gateway/app-auth-routes.js';
+import { AppGateway } from './gateway/app-gateway.js';
+import { registerConsoleAssets } from './gateway/console-assets.js';
+import { serverFactory } from './gateway/http-server.js';
+import { MachineAgents } from './gateway/machine-agents.js';
+import { registerSessionRoutes } from './gateway/session-routes.js';
+import { loadTls } from './gateway/tls.js';
 import type { MachineLifecycle } from './lifecycle/machine-lifecycle.js';
 import { registerMetrics } from './metrics/metrics.js';
+import { registerServiceRoutes } from './services/service-routes.js';
 
 export interface AppOptions {
   config: Config;
@@ -47,6 +57,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     ...(options.logStream ? { stream: options.logStream } : {}),
   };
+  const tls = await loadTls(config.tls, {
+    dataDir: config.dataDir,
+    publicHost: new URL(config.publicUrl).hostname,
+    appsDomain: config.appsDomain,
+  });
+  let gateway: AppGateway | null = null;
   const app = Fastify({
     logger,
     bodyLimit: config.bodyLimitBytes,
@@ -55,6 +71,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     trustProxy: config.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    serverFactory: serverFactory({
+      tls,
+      connectionTimeoutMs: config.requestTimeoutMs * 2,
+      keepAliveTimeoutMs: 72_000,
+      gateway: () => gateway,
+    }),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -101,10 +123,28 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     lifecycle: options.lifecycle ?? null,
   };
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024, perMessageDeflate: false } });
+  const agents = new MachineAgents(deps.lifecycle, db, app.log);
+  const appAuth = new AppAuth(await loadAppKey(config.dataDir, config.gateway.appKey));
   const api = app.withTypeProvider<ZodTypeProvider>();
   registerAuthRoutes(api, deps);
   registerOrgRoutes(api, deps);
   registerMachineRoutes(api, deps);
+  registerSessionRoutes(api, deps, agents, { heartbeatMs: config.gateway.heartbeatMs });
+  registerServiceRoutes(api, deps, agents);
+  registerAppAuthRoutes(api, deps, appAuth);
+  gateway = new AppGateway({
+    db,
+    agents,
+    auth: appAuth,
+    publicUrl: config.publicUrl,
+    appsDomain: config.appsDomain,
+    trustProxy: config.trustProxy,
+    tls: tls !== null,
+    holdMs: config.gateway.holdMs,
+    navigationHoldMs: config.gateway.navigationHoldMs,
+    log: () => app.log,
+  });
 
   const hidden = { schema: { hide: true } };
   app.get('/healthz', hidden, async () => ({ status: 'ok' }));
@@ -125,5 +165,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     reply.type(registry.contentType).send(await registry.metrics()),
   );
   app.get('/api/v1/openapi.json', hidden, async () => app.swagger());
+  // A machine's URL access or port changed: its machine host decides afresh right away.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method === 'PATCH' && reply.statusCode < 300) gateway?.forget();
+  });
+  if (config.gateway.consoleDir) registerConsoleAssets(app, config.gateway.consoleDir);
   return app;
 }

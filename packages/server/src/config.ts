@@ -24,6 +24,28 @@ export interface Config {
   logLevel: string;
   trustProxy: boolean;
   lifecycle: LifecycleConfig;
+  tls: TlsConfig;
+  gateway: GatewayConfig;
+}
+
+/** HTTPS: certificate and key files, a generated self-signed pair, or plain HTTP. */
+export type TlsConfig =
+  | { mode: 'off' }
+  | { mode: 'self-signed' }
+  | { mode: 'files'; certFile: string; keyFile: string };
+
+/** Terminals and machine URLs (docs/gateway.md). */
+export interface GatewayConfig {
+  /** How long a machine-URL request (not a page load) waits for a wake before a 503. */
+  holdMs: number;
+  /** How long a page load waits before it gets the "waking" page instead. */
+  navigationHoldMs: number;
+  /** Ping period on terminal WebSockets; a side that misses one ping is dropped. */
+  heartbeatMs: number;
+  /** Signs machine-host cookies; servers sharing a database must share it. */
+  appKey: string | null;
+  /** The built web console, served at `/`. */
+  consoleDir: string | null;
 }
 
 /** The reconciler, the idle monitor and the local runtime (docs/lifecycle.md). */
@@ -72,7 +94,9 @@ function parseListen(raw: string): { host: string; port: number } {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const { host, port } = parseListen(env.SNAPVM_LISTEN || '127.0.0.1:8080');
   const shownHost = host === '0.0.0.0' || host === '' || host === '::' ? 'localhost' : host;
-  const publicUrl = (env.SNAPVM_URL || `http://${shownHost}:${port}`).replace(/\/+$/, '');
+  const tls = loadTlsConfig(env);
+  const scheme = tls.mode === 'off' ? 'http' : 'https';
+  const publicUrl = (env.SNAPVM_URL || `${scheme}://${shownHost}:${port}`).replace(/\/+$/, '');
   try {
     const parsed = new URL(publicUrl);
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error();
@@ -104,7 +128,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.SNAPVM_LOG_LEVEL || 'info',
     trustProxy: env.SNAPVM_TRUST_PROXY === '1' || env.SNAPVM_TRUST_PROXY === 'true',
     lifecycle: loadLifecycleConfig(env, env.SNAPVM_DATA_DIR || join(homedir(), '.snapvm')),
+    tls,
+    gateway: {
+      holdMs: readInteger(env, 'SNAPVM_GATEWAY_HOLD_MS', 10_000, 0),
+      navigationHoldMs: readInteger(env, 'SNAPVM_GATEWAY_PAGE_HOLD_MS', 1_500, 0),
+      heartbeatMs: readInteger(env, 'SNAPVM_TERMINAL_HEARTBEAT_MS', 20_000, 100),
+      appKey: env.SNAPVM_APP_KEY || null,
+      consoleDir:
+        env.SNAPVM_CONSOLE_DIR === 'off'
+          ? null
+          : env.SNAPVM_CONSOLE_DIR ||
+            fileURLToPath(new URL('../../console/dist/', import.meta.url)),
+    },
   };
+}
+
+function loadTlsConfig(env: NodeJS.ProcessEnv): TlsConfig {
+  const cert = env.SNAPVM_TLS_CERT;
+  const key = env.SNAPVM_TLS_KEY;
+  if (cert || key) {
+    if (!cert || !key)
+      throw new ConfigError('SNAPVM_TLS_CERT and SNAPVM_TLS_KEY must be set together');
+    return { mode: 'files', certFile: cert, keyFile: key };
+  }
+  const mode = env.SNAPVM_TLS || 'off';
+  if (mode !== 'off' && mode !== 'self-signed')
+    throw new ConfigError(
+      `SNAPVM_TLS must be "off" or "self-signed" (or set SNAPVM_TLS_CERT/KEY), got "${mode}"`,
+    );
+  return { mode };
 }
 
 function loadLifecycleConfig(env: NodeJS.ProcessEnv, dataDir: string): LifecycleConfig {

@@ -51,7 +51,7 @@ export async function startServer(
     app,
     db,
     lifecycle,
-    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    url: `${config.tls.mode === 'off' ? 'http' : 'https'}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     stop() {
       stopping ??= app
         .close()

@@ -1,0 +1,661 @@
+// Machine URLs: requests whose Host is `<machine>--<org>.<apps domain>` never reach the API's
+// router; they are authorized here and relayed through the machine's agent (/v1/proxy/:port)
+// to the machine's HTTP port, bodies streaming both ways, WebSocket upgrades included.
+// A machine that is not running is woken on the first request (one wake shared by all).
+import {
+  Agent,
+  type ClientRequest,
+  type IncomingMessage,
+  request,
+  type ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AGENT_TOKEN_HEADER, type Role } from '@snapvm/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import { readCookie, SESSION_COOKIE } from '../auth/cookies.js';
+import { hashSecret } from '../auth/secrets.js';
+import type { Database } from '../db/database.js';
+import type { AgentEndpoint } from '../runtime/driver.js';
+import {
+  APP_COOKIE_PREFIX,
+  APP_COOKIE_TTL_SECONDS,
+  type AppAuth,
+  appCookieName,
+} from './app-auth.js';
+import { type AppHost, parseAppHost } from './app-host.js';
+import { messagePage, nothingListeningPage, wakePage } from './app-pages.js';
+import type { MachineAgents } from './machine-agents.js';
+
+export interface AppGatewayOptions {
+  db: Database;
+  agents: MachineAgents;
+  auth: AppAuth;
+  publicUrl: string;
+  appsDomain: string;
+  trustProxy: boolean;
+  /** The server itself speaks TLS: cookies get `Secure`, X-Forwarded-Proto is https. */
+  tls: boolean;
+  /** How long a non-navigation request waits for a wake before a 503. */
+  holdMs: number;
+  /** How long a browser navigation waits before it gets the wake page instead. */
+  navigationHoldMs: number;
+  log: () => FastifyBaseLogger;
+}
+
+interface Target {
+  id: string;
+  name: string;
+  state: string;
+  port: number;
+  /** A service claims the port: it may simply not be listening yet after a wake. */
+  servicePort: boolean;
+  allowed: 'yes' | 'login' | 'forbidden' | 'hidden';
+}
+
+interface TargetRow {
+  id: string;
+  name: string;
+  observed_state: string;
+  owner_id: string | null;
+  http_port: number;
+  url_access: 'private' | 'org' | 'public';
+  role: Role | null;
+  service_port: number | null;
+}
+
+const CACHE_MS = 3_000;
+const RESERVED = '/__snapvm/';
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+class GatewayResponse extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly html: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+export class AppGateway {
+  private readonly identities = new Map<string, { userId: string | null; until: number }>();
+  private readonly targets = new Map<string, { row: TargetRow | null; until: number }>();
+  private readonly pools = new Map<string, Agent>();
+
+  constructor(private readonly options: AppGatewayOptions) {}
+
+  /** The machine host a request is for, or null for the main origin. */
+  match(req: IncomingMessage): AppHost | null {
+    return parseAppHost(req.headers.host, this.options.appsDomain);
+  }
+
+  async handleRequest(req: IncomingMessage, res: ServerResponse, host: AppHost): Promise<void> {
+    res.on('error', () => {});
+    try {
+      const path = req.url ?? '/';
+      if (path.startsWith(`${RESERVED}auth?`)) return this.redeem(req, res, host);
+      const target = await this.authorize(req, host);
+      const navigation = isNavigation(req);
+      if (path.startsWith(`${RESERVED}status`)) return this.status(res, target);
+      const started = Date.now();
+      const endpoint = await this.reach(
+        target,
+        navigation ? this.options.navigationHoldMs : this.options.holdMs,
+        res,
+      );
+      if (!endpoint) {
+        if (navigation) return sendHtml(res, 200, wakePage(target.name, target.state), true);
+        throw new GatewayResponse(
+          503,
+          'machine_unavailable',
+          'The machine is still waking; retry shortly.',
+          null,
+          {
+            'retry-after': '2',
+          },
+        );
+      }
+      const retryUntil =
+        bodiless(req) && (target.servicePort || target.state !== 'started')
+          ? started + this.options.holdMs
+          : 0;
+      await this.proxy(req, res, host, target, endpoint, retryUntil);
+    } catch (err) {
+      this.fail(req, res, err);
+    }
+  }
+
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, host: AppHost) {
+    socket.on('error', () => socket.destroy());
+    try {
+      const target = await this.authorize(req, host);
+      const endpoint = await this.reach(target, this.options.holdMs, null);
+      if (!endpoint)
+        throw new GatewayResponse(
+          503,
+          'machine_unavailable',
+          'The machine is still waking; retry shortly.',
+          null,
+          {
+            'retry-after': '2',
+          },
+        );
+      // No `agent`: with one, Node would open its own TCP connection instead.
+      const upstream = request({
+        createConnection: () => endpoint.connect(),
+        method: req.method ?? 'GET',
+        path: `/v1/proxy/${target.port}${req.url ?? '/'}`,
+        headers: {
+          ...this.forwardHeaders(req, host, true),
+          [AGENT_TOKEN_HEADER]: endpoint.token,
+        },
+      });
+      upstream.on('upgrade', (res, upstreamSocket, upstreamHead) => {
+        if ('setTimeout' in socket)
+          (socket as unknown as { setTimeout(ms: number): void }).setTimeout(0);
+        socket.write(responseHead(res));
+        if (upstreamHead.length > 0) socket.write(upstreamHead);
+        if (head.length > 0) upstreamSocket.write(head);
+        upstreamSocket.on('error', () => socket.destroy());
+        socket.on('close', () => {
+          upstreamSocket.destroy();
+          this.options.agents.lifecycle?.idle.touch(target.id);
+        });
+        upstreamSocket.on('close', () => socket.destroy());
+        upstreamSocket.pipe(socket).pipe(upstreamSocket);
+      });
+      upstream.on('response', (res) => {
+        socket.write(responseHead(res));
+        res.pipe(socket);
+      });
+      upstream.on('error', () => {
+        writeRaw(socket, 502, {
+          code: 'upstream_unreachable',
+          message: 'The machine did not answer.',
+        });
+      });
+      upstream.end();
+    } catch (err) {
+      const failure = asGatewayResponse(err);
+      writeRaw(
+        socket,
+        failure.status,
+        { code: failure.code, message: failure.message },
+        failure.headers,
+      );
+    }
+  }
+
+  // --- authorization ---------------------------------------------------------------------
+
+  private async authorize(req: IncomingMessage, host: AppHost): Promise<Target> {
+    const userId = await this.identify(req, host);
+    const row = await this.lookup(host, userId);
+    const target = decide(row, userId);
+    if (target.allowed === 'yes') return target;
+    if (target.allowed === 'login') {
+      if (isNavigation(req))
+        throw new GatewayResponse(302, 'login', 'Sign in first.', null, {
+          location: `${this.options.publicUrl}/api/v1/app-auth?return=${encodeURIComponent(
+            `${this.scheme(req)}://${req.headers.host}${req.url ?? '/'}`,
+          )}`,
+        });
+      throw new GatewayResponse(
+        401,
+        'unauthorized',
+        'Sign in first: send an API token as "Authorization: Bearer …", or open this URL in a signed-in browser.',
+      );
+    }
+    if (target.allowed === 'forbidden')
+      throw new GatewayResponse(
+        403,
+        'forbidden',
+        "This machine's URL is private to its owner and the organization's admins.",
+      );
+    throw new GatewayResponse(404, 'not_found', `There is no machine at ${host.hostname}.`);
+  }
+
+  /** The signed-in user: an API token, else this host's cookie; null when anonymous. */
+  private async identify(req: IncomingMessage, host: AppHost): Promise<string | null> {
+    const bearer = /^Bearer\s+(snapvm_tok_\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer) {
+      const user = await this.cached(`t:${hashSecret(bearer)}`, () =>
+        this.options.db
+          .statement<{ user_id: string }>('SELECT user_id FROM snapvm_token_user($1)', [
+            hashSecret(bearer),
+          ])
+          .then((rows) => rows[0]?.user_id ?? null),
+      );
+      if (!user)
+        throw new GatewayResponse(
+          401,
+          'unauthorized',
+          'The API token is not valid (expired or revoked?).',
+        );
+      return user;
+    }
+    const cookie = readCookie(req.headers.cookie, appCookieName(host.hostname));
+    const identity = cookie ? this.options.auth.readCookie(cookie, host.hostname) : null;
+    if (!identity) return null;
+    // The cookie holds while the sign-in session it came from does.
+    return this.cached(`s:${identity.sessionId}`, () =>
+      this.options.db
+        .asSystem((tx) =>
+          tx.query<{ user_id: string }>(
+            `SELECT user_id FROM auth_sessions
+              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()`,
+            [identity.sessionId, identity.userId],
+          ),
+        )
+        .then((rows) => rows[0]?.user_id ?? null),
+    );
+  }
+
+  private async cached(key: string, load: () => Promise<string | null>): Promise<string | null> {
+    const hit = this.identities.get(key);
+    if (hit && hit.until > Date.now()) return hit.userId;
+    const userId = await load();
+    if (this.identities.size > 10_000) this.identities.clear();
+    this.identities.set(key, { userId, until: Date.now() + CACHE_MS });
+    return userId;
+  }
+
+  private async lookup(host: AppHost, userId: string | null): Promise<TargetRow | null> {
+    const key = `${host.hostname}|${userId ?? ''}`;
+    const hit = this.targets.get(key);
+    if (hit && hit.until > Date.now()) return hit.row;
+    const [row] = await this.options.db.asSystem((tx) =>
+      tx.query<TargetRow>(
+        `SELECT m.id, m.name, m.observed_state, m.owner_id, m.http_port, m.url_access,
+                (SELECT role FROM memberships WHERE org_id = m.org_id AND user_id = $3::uuid) AS role,
+                (SELECT (d.definition->>'httpPort')::int FROM service_definitions d
+                  WHERE d.machine_id = m.id AND d.definition ? 'httpPort'
+                  ORDER BY d.name LIMIT 1) AS service_port
+           FROM machines m JOIN orgs o ON o.id = m.org_id
+          WHERE o.slug = $1 AND m.name = $2 AND m.observed_state <> 'destroyed'`,
+        [host.org, host.machine, userId],
+      ),
+    );
+    if (this.targets.size > 10_000) this.targets.clear();
+    this.targets.set(key, { row: row ?? null, until: Date.now() + CACHE_MS });
+    return row ?? null;
+  }
+
+  /** Settings changed (URL access, port): the next request decides afresh. */
+  forget(): void {
+    this.targets.clear();
+  }
+
+  // --- the login handshake ---------------------------------------------------------------
+
+  private redeem(req: IncomingMessage, res: ServerResponse, host: AppHost): void {
+    const url = new URL(req.url ?? '/', 'http://app');
+    const identity = this.options.auth.redeemTicket(
+      url.searchParams.get('ticket') ?? '',
+      host.hostname,
+    );
+    if (!identity)
+      throw new GatewayResponse(
+        400,
+        'invalid_ticket',
+        'ticket: the sign-in ticket is unknown, used or expired; open the machine URL again.',
+      );
+    const next = url.searchParams.get('next') ?? '/';
+    const safeNext =
+      next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/';
+    const attributes = [
+      `${appCookieName(host.hostname)}=${this.options.auth.cookieValue(identity, host.hostname)}`,
+      'Path=/',
+      'HttpOnly',
+      'SameSite=Lax',
+      `Max-Age=${APP_COOKIE_TTL_SECONDS}`,
+    ];
+    if (this.options.tls) attributes.push('Secure');
+    res.writeHead(302, {
+      location: safeNext,
+      'set-cookie': attributes.join('; '),
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+    });
+    res.end();
+  }
+
+  private async status(res: ServerResponse, target: Target): Promise<void> {
+    const [row] = await this.options.db.asSystem((tx) =>
+      tx.query<{ observed_state: string }>('SELECT observed_state FROM machines WHERE id = $1', [
+        target.id,
+      ]),
+    );
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ state: row?.observed_state ?? 'destroyed' }));
+  }
+
+  // --- waking and relaying ---------------------------------------------------------------
+
+  /** The agent once the machine is up; null when it is still waking after `holdMs`. */
+  private async reach(
+    target: Target,
+    holdMs: number,
+    res: ServerResponse | null,
+  ): Promise<AgentEndpoint | null> {
+    const agents = this.options.agents;
+    if (!agents.lifecycle)
+      throw new GatewayResponse(
+        503,
+        'machine_unavailable',
+        'This server does not run machines.',
+        null,
+        {
+          'retry-after': '60',
+        },
+      );
+    const hold = new AbortController();
+    const timer = setTimeout(() => hold.abort(), holdMs);
+    const gone = () => hold.abort();
+    res?.once('close', gone);
+    // The wake goes on after the wait is given up; its failures reach the next request.
+    const wake = agents.lifecycle.waker.wake({ id: target.id }, { signal: hold.signal });
+    try {
+      const endpoint = await wake;
+      await agents.whenSynced(target.id);
+      return endpoint;
+    } catch (err) {
+      if (hold.signal.aborted) return null;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      res?.off('close', gone);
+    }
+  }
+
+  private pool(target: Target, endpoint: AgentEndpoint): Agent {
+    const key = `${target.id}:${endpoint.token}`;
+    let pool = this.pools.get(key);
+    if (!pool) {
+      for (const [old, agent] of this.pools)
+        if (old.startsWith(`${target.id}:`)) {
+          agent.destroy();
+          this.pools.delete(old);
+        }
+      // Connections to the agent are reused; each is opened through the driver's connect().
+      pool = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 });
+      Object.assign(pool, { createConnection: () => endpoint.connect() });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  private proxy(
+    req: IncomingMessage,
+    res: ServerResponse,
+    host: AppHost,
+    target: Target,
+    endpoint: AgentEndpoint,
+    retryUntil: number,
+  ): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let upstream: ClientRequest | null = null;
+      res.once('close', () => {
+        if (!res.writableFinished) upstream?.destroy();
+        resolve();
+      });
+      const attempt = () => {
+        if (res.destroyed) return;
+        upstream = request({
+          agent: this.pool(target, endpoint),
+          method: req.method ?? 'GET',
+          path: `/v1/proxy/${target.port}${req.url ?? '/'}`,
+          headers: {
+            ...this.forwardHeaders(req, host, false),
+            [AGENT_TOKEN_HEADER]: endpoint.token,
+          },
+        });
+        upstream.on('response', (answer) => {
+          const fromAgent =
+            answer.statusCode === 502 &&
+            answer.headers['content-type']?.includes('application/json');
+          if (!fromAgent) {
+            res.writeHead(answer.statusCode ?? 502, answer.statusMessage, responseHeaders(answer));
+            answer.pipe(res);
+            return;
+          }
+          // The agent's own 502: nothing listens on the port (yet: a service may be starting).
+          answer.resume();
+          if (Date.now() < retryUntil) {
+            setTimeout(attempt, 100);
+            return;
+          }
+          this.fail(
+            req,
+            res,
+            new GatewayResponse(
+              502,
+              'nothing_listening',
+              `Nothing is listening on port ${target.port} in machine "${target.name}".`,
+              nothingListeningPage(target.name, target.port),
+            ),
+          );
+        });
+        upstream.on('error', (err) => {
+          if (res.headersSent) return res.destroy();
+          this.fail(
+            req,
+            res,
+            new GatewayResponse(
+              502,
+              'agent_unreachable',
+              `The machine's agent did not answer (${err.message}).`,
+            ),
+          );
+        });
+        // Retries happen only for bodiless requests, whose (empty) body is already read.
+        if (bodiless(req)) upstream.end();
+        else req.pipe(upstream);
+      };
+      attempt();
+    });
+  }
+
+  private scheme(req: IncomingMessage): string {
+    if (this.options.tls) return 'https';
+    const forwarded = this.options.trustProxy ? req.headers['x-forwarded-proto'] : undefined;
+    return typeof forwarded === 'string' && forwarded.split(',')[0]?.trim() === 'https'
+      ? 'https'
+      : 'http';
+  }
+
+  /** What enters the machine: no SnapVM credentials, and where the request really came from. */
+  private forwardHeaders(req: IncomingMessage, host: AppHost, upgrade: boolean) {
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined) continue;
+      if (name === AGENT_TOKEN_HEADER || name.startsWith('x-forwarded-')) continue;
+      if (HOP_BY_HOP.has(name) && !(upgrade && (name === 'connection' || name === 'upgrade')))
+        continue;
+      headers[name] = value;
+    }
+    if (
+      typeof headers.authorization === 'string' &&
+      /^Bearer\s+snapvm_/i.test(headers.authorization)
+    )
+      delete headers.authorization;
+    const cookies = stripCookies(req.headers.cookie);
+    if (cookies) headers.cookie = cookies;
+    else delete headers.cookie;
+    const remote = req.socket.remoteAddress ?? '';
+    const prior = this.options.trustProxy ? req.headers['x-forwarded-for'] : undefined;
+    headers['x-forwarded-for'] =
+      typeof prior === 'string' && prior ? `${prior}, ${remote}` : remote;
+    headers['x-forwarded-proto'] = this.scheme(req);
+    headers['x-forwarded-host'] = req.headers.host ?? host.hostname;
+    return headers;
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const failure = asGatewayResponse(err);
+    if (
+      failure.status >= 500 &&
+      failure.code !== 'nothing_listening' &&
+      failure.code !== 'machine_unavailable'
+    )
+      this.options.log().error({ err }, 'machine URL request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    for (const [name, value] of Object.entries(failure.headers)) res.setHeader(name, value);
+    if (failure.status === 302) {
+      res.writeHead(302, { 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
+    if (isNavigation(req)) {
+      sendHtml(
+        res,
+        failure.status,
+        failure.html ?? messagePage(failure.status, titleOf(failure.status), failure.message),
+        false,
+      );
+      return;
+    }
+    res.writeHead(failure.status, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(JSON.stringify({ error: { code: failure.code, message: failure.message } }));
+  }
+}
+
+function decide(row: TargetRow | null, userId: string | null): Target {
+  const base = row
+    ? {
+        id: row.id,
+        name: row.name,
+        state: row.observed_state,
+        // The machine's own setting when changed from the default, else the service that
+        // claims a port, else 8080.
+        port: row.http_port !== 8080 ? row.http_port : (row.service_port ?? 8080),
+        servicePort:
+          row.service_port !== null &&
+          (row.http_port !== 8080 ? row.http_port : row.service_port) === row.service_port,
+      }
+    : { id: '', name: '', state: '', port: 0, servicePort: false };
+  if (row?.url_access === 'public') return { ...base, allowed: 'yes' };
+  if (!userId) return { ...base, allowed: 'login' };
+  if (!row?.role) return { ...base, allowed: 'hidden' };
+  const allowed =
+    row.url_access === 'org' ||
+    row.owner_id === userId ||
+    row.role === 'owner' ||
+    row.role === 'admin';
+  return { ...base, allowed: allowed ? 'yes' : 'forbidden' };
+}
+
+function stripCookies(header: string | undefined): string | null {
+  if (!header) return null;
+  const kept = header
+    .split(';')
+    .map((part) => part.trim())
+    .filter((part) => {
+      const name = part.slice(0, Math.max(0, part.indexOf('='))).trim();
+      return part && name !== SESSION_COOKIE && !name.startsWith(APP_COOKIE_PREFIX);
+    });
+  return kept.length > 0 ? kept.join('; ') : null;
+}
+
+function isNavigation(req: IncomingMessage): boolean {
+  return (
+    (req.method === 'GET' || req.method === 'HEAD') &&
+    (req.headers.accept ?? '').includes('text/html')
+  );
+}
+
+function bodiless(req: IncomingMessage): boolean {
+  return (
+    (req.method === 'GET' || req.method === 'HEAD') &&
+    !req.headers['content-length'] &&
+    !req.headers['transfer-encoding']
+  );
+}
+
+function responseHeaders(res: IncomingMessage): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+    const name = res.rawHeaders[i] as string;
+    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+    out.push(name, res.rawHeaders[i + 1] as string);
+  }
+  return out;
+}
+
+function responseHead(res: IncomingMessage): string {
+  const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage ?? ''}`];
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+    lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+function writeRaw(
+  socket: Duplex,
+  status: number,
+  error: { code: string; message: string },
+  headers: Record<string, string> = {},
+): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({ error });
+  const extra = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  socket.end(
+    `HTTP/1.1 ${status} ${titleOf(status)}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
+  );
+}
+
+function sendHtml(res: ServerResponse, status: number, html: string, noStore: boolean): void {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'cache-control': noStore ? 'no-store' : 'no-cache',
+  });
+  res.end(html);
+}
+
+function asGatewayResponse(err: unknown): GatewayResponse {
+  if (err instanceof GatewayResponse) return err;
+  const api = err as {
+    statusCode?: number;
+    code?: string;
+    message?: string;
+    headers?: Record<string, string>;
+  };
+  if (typeof api.statusCode === 'number' && typeof api.code === 'string')
+    return new GatewayResponse(
+      api.statusCode,
+      api.code,
+      api.message ?? '',
+      null,
+      api.headers ?? {},
+    );
+  return new GatewayResponse(500, 'internal_error', 'The gateway failed; see the server log.');
+}
+
+function titleOf(status: number): string {
+  return (
+    {
+      400: 'Bad request',
+      401: 'Sign in first',
+      403: 'Not allowed',
+      404: 'Not found',
+      502: 'Bad gateway',
+      503: 'Machine unavailable',
+    }[status] ?? 'Error'
+  );
+}

@@ -227,7 +227,11 @@ export const machineSchema = z.object({
   owner: userSchema.nullable(),
   httpPort: z.number(),
   urlAccess: urlAccessSchema,
-  idle: idleSettingsSchema,
+  // The 60 s floor is for requests; a server may set shorter defaults (tests, demos).
+  idle: z.object({
+    suspendAfterSeconds: z.number().int().nullable(),
+    stopAfterSeconds: z.number().int().nullable(),
+  }),
   urls: z.object({ app: z.string() }),
   activity: machineActivitySchema.optional(),
   createdAt: z.string(),

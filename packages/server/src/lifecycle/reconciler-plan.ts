@@ -63,7 +63,8 @@ export function transitionPath(from: MachineState, to: MachineState): MachineSta
       if (next === from || previous.has(next)) continue;
       // Passing through failed or destroying would record a failure or a destruction that
       // never happened.
-      if (next !== to && (next === 'failed' || next === 'destroying')) continue;
+      if (next !== to && (next === 'failed' || (next === 'destroying' && to !== 'destroyed')))
+        continue;
       previous.set(next, state);
       if (next === to) {
         const path: MachineState[] = [to];

@@ -61,6 +61,8 @@ export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
   private sweeping: Promise<void> | undefined;
   private closed = false;
   private readonly leaseMs: number;
+  /** Lease owners known to be crashed processes of this host. */
+  private readonly deadOwners = new Set<string>();
 
   constructor(private readonly options: ReconcilerOptions) {
     super();
@@ -260,16 +262,28 @@ export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
 
   private async acquireLease(id: string): Promise<LifecycleRow | null> {
     const [row] = await this.options.db.asSystem((tx) =>
-      tx.query<LifecycleRow>(
-        `UPDATE machines SET lease_owner = $2,
-                lease_expires_at = now() + $3 * interval '1 millisecond'
+      tx.query<LifecycleRow & { held_by: string | null }>(
+        `UPDATE machines SET lease_owner = CASE
+                  WHEN lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < now()
+                    OR lease_owner = ANY($4::text[]) THEN $2 ELSE lease_owner END,
+                lease_expires_at = CASE
+                  WHEN lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < now()
+                    OR lease_owner = ANY($4::text[])
+                  THEN now() + $3 * interval '1 millisecond' ELSE lease_expires_at END
           WHERE id = $1 AND observed_state <> 'destroyed'
-            AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < now())
-          RETURNING ${ROW_COLUMNS}`,
-        [id, this.owner, this.leaseMs],
+          RETURNING ${ROW_COLUMNS}, lease_owner AS held_by`,
+        [id, this.owner, this.leaseMs, [...this.deadOwners]],
       ),
     );
-    return row ?? null;
+    if (!row) return null;
+    if (row.held_by === this.owner) return row;
+    // A lease of a process on this host that no longer exists (a kill -9 and a restart) need
+    // not be waited out: take it over on the next try.
+    if (row.held_by && isDeadLocalOwner(row.held_by)) {
+      this.deadOwners.add(row.held_by);
+      return this.acquireLease(id);
+    }
+    return null;
   }
 
   private async renewLease(id: string): Promise<void> {
@@ -301,6 +315,19 @@ async function loadRow(tx: Tx, id: string, forUpdate: boolean): Promise<Lifecycl
     [id],
   );
   return row ?? null;
+}
+
+/** `host:pid:nonce` of this host whose pid is gone. A reused pid only means waiting it out. */
+function isDeadLocalOwner(owner: string): boolean {
+  const [host, pid] = owner.split(':');
+  if (host !== hostname() || !pid || !/^\d+$/.test(pid) || Number(pid) === process.pid)
+    return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 function failure(cause: TransitionCause, reason: string): TransitionCause {

@@ -232,7 +232,9 @@ export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
       const locked = await loadRow(tx, id, true);
       if (!locked || locked.observed_state === 'destroyed') return null;
       const path = transitionPath(locked.observed_state, to);
-      if (!path) throw new Error(`no transition from ${locked.observed_state} to ${to}`);
+      // Someone moved the machine on meanwhile (a destroy during a start): nothing to record,
+      // the next step plans from the fresh row.
+      if (!path) return locked;
       let ref = locked;
       for (const state of path) {
         ref = { ...ref, ...(await applyObservedState(tx, ref, state, cause)) };

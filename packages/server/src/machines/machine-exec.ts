@@ -31,8 +31,12 @@ export async function execInMachine(
       if (err.status < 500) throw new ApiError(err.status, err.code, err.message);
       throw new ApiError(502, 'agent_error', `The machine's agent failed: ${err.message}`);
     }
-    if (err instanceof AgentUnreachableError)
+    if (err instanceof AgentUnreachableError) {
+      // It was started a moment ago; if it died since, the reconciler should look now rather
+      // than at its next sweep.
+      lifecycle.notify(machine.id);
       throw new MachineUnavailableError(`The machine's agent did not answer (${err.message}).`);
+    }
     throw err;
   } finally {
     // The exec itself kept the machine busy (the agent counts it); its end is activity too.

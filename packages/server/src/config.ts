@@ -38,7 +38,7 @@ export type TlsConfig =
 export interface GatewayConfig {
   /** How long a machine-URL request (not a page load) waits for a wake before a 503. */
   holdMs: number;
-  /** How long a page load waits before it gets the "waking" page instead. */
+  /** How long a page load of a stopped machine waits before it gets the "waking" page. */
   navigationHoldMs: number;
   /** Ping period on terminal WebSockets; a side that misses one ping is dropped. */
   heartbeatMs: number;

@@ -94,7 +94,15 @@ export class AppGateway {
   private readonly targets = new Map<string, { row: TargetRow | null; until: number }>();
   private readonly pools = new Map<string, Agent>();
 
-  constructor(private readonly options: AppGatewayOptions) {}
+  /** Observed states as the reconciler reports them: fresher than the cached rows. */
+  private readonly states = new Map<string, string>();
+
+  constructor(private readonly options: AppGatewayOptions) {
+    options.agents.lifecycle?.reconciler.on('state', ({ id, state }) => {
+      if (state === 'destroyed') this.states.delete(id);
+      else this.states.set(id, state);
+    });
+  }
 
   /** The machine host a request is for, or null for the main origin. */
   match(req: IncomingMessage): AppHost | null {
@@ -110,9 +118,11 @@ export class AppGateway {
       const navigation = isNavigation(req);
       if (path.startsWith(`${RESERVED}status`)) return this.status(res, target);
       const started = Date.now();
+      // A resume from suspended takes milliseconds: worth holding even a page load for.
+      const quick = !navigation || target.state === 'suspended';
       const endpoint = await this.reach(
         target,
-        navigation ? this.options.navigationHoldMs : this.options.holdMs,
+        quick ? this.options.holdMs : this.options.navigationHoldMs,
         res,
       );
       if (!endpoint) {
@@ -204,6 +214,7 @@ export class AppGateway {
     const userId = await this.identify(req, host);
     const row = await this.lookup(host, userId);
     const target = decide(row, userId);
+    target.state = this.states.get(target.id) ?? target.state;
     if (target.allowed === 'yes') return target;
     if (target.allowed === 'login') {
       if (isNavigation(req))

@@ -33,7 +33,14 @@ export function registerConsoleAssets(app: FastifyInstance, dir: string): void {
     url: '/*',
     schema: { hide: true },
     handler: async (request, reply) => {
-      const path = decodeURIComponent(request.url.split('?')[0] ?? '/');
+      let path: string;
+      try {
+        path = decodeURIComponent(request.url.split('?')[0] ?? '/');
+      } catch {
+        return reply.status(400).send({
+          error: { code: 'invalid_input', message: 'url: is not valid percent-encoding' },
+        });
+      }
       if (SERVER_PATHS.test(path))
         return reply.status(404).send({
           error: { code: 'not_found', message: `There is no ${request.method} ${path}.` },

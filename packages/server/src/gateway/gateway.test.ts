@@ -152,6 +152,8 @@ if (skip) {
       host = await prepareLifecycleHost(31, {
         SNAPVM_APPS_DOMAIN: 'localhost',
         SNAPVM_TERMINAL_HEARTBEAT_MS: '1000',
+        // Page loads of a stopped machine always see the wake page (suspended ones never do).
+        SNAPVM_GATEWAY_PAGE_HOLD_MS: '0',
       });
       server = await host.start();
       port = Number(new URL(server.url).port);
@@ -351,13 +353,15 @@ if (skip) {
       assert.equal((await owner.post(`${M}/web/stop`)).status, 202);
       await waitForMachine(owner, `${M}/web`, (m) => m.state === 'stopped');
       const page = await app('/', { ...auth, accept: 'text/html' });
-      if (page.status === 200 && /Waking/.test(page.body)) {
-        // The page polls the status until the machine is up, then reloads.
-        for (let i = 0; i < 100; i++) {
-          const status = await app('/__snapvm/status', auth);
-          if (JSON.parse(status.body).state === 'started') break;
-          await sleep(100);
-        }
+      assert.equal(page.status, 200);
+      assert.match(page.body, /Waking <code>web<\/code>/);
+      assert.equal(page.headers['cache-control'], 'no-store');
+      // The page polls the status until the machine is up, then reloads.
+      for (let i = 0; ; i++) {
+        const status = await app('/__snapvm/status', auth);
+        if (JSON.parse(status.body).state === 'started') break;
+        assert.ok(i < 100, status.body);
+        await sleep(100);
       }
       const listing = await app('/', { ...auth, accept: 'text/html' });
       assert.equal(listing.status, 200, listing.body);
@@ -374,6 +378,21 @@ if (skip) {
       assert.equal(warm.body, 'hello-from-web\n');
     });
 
+    test('a terminal client that stops answering pings is dropped', async () => {
+      const created = await owner.post(`${M}/web/sessions`, {});
+      assert.equal(created.status, 201, created.text);
+      const socket = new WebSocket(
+        `ws://127.0.0.1:${port}${M}/web/sessions/${created.body.id}/attach`,
+        { headers: { cookie: `snapvm_session=${owner.credentials.session}` }, autoPong: false },
+      );
+      const started = Date.now();
+      const code = await new Promise<number>((resolve) => socket.on('close', resolve));
+      // Heartbeat 1 s: one ping unanswered, dropped at the next.
+      assert.equal(code, 1006);
+      assert.ok(Date.now() - started < 5_000);
+      assert.equal((await owner.delete(`${M}/web/sessions/${created.body.id}`)).status, 204);
+    });
+
     test('an attach to a stopped machine says it is waking, then attaches', async () => {
       assert.equal((await owner.post(`${M}/web/stop`)).status, 202);
       await waitForMachine(owner, `${M}/web`, (m) => m.state === 'stopped');
@@ -386,6 +405,21 @@ if (skip) {
       assert.equal(JSON.parse(frames[0] as string).type, 'waking');
       assert.equal(closed, 4004, 'the machine woke and the agent said the session is unknown');
       await waitForMachine(owner, `${M}/web`, (m) => m.state === 'started');
+    });
+
+    test('service definitions and the machine URL survive a server restart', async () => {
+      await server.stop();
+      server = await host.start();
+      port = Number(new URL(server.url).port);
+      owner = new ApiClient(server.url, owner.credentials);
+      const services = await owner.get(`${M}/web/services`);
+      assert.deepEqual(
+        services.body.items.map((s: { name: string }) => s.name),
+        ['echo', 'web'],
+      );
+      const served = await app('/hello.txt', { authorization: `Bearer ${ownerToken}` });
+      assert.equal(served.status, 200, served.body);
+      assert.equal(served.body, 'hello-from-web\n');
     });
   });
 }

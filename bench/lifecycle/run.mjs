@@ -80,9 +80,19 @@ try {
     cold.push(await time(exec));
 
     await driver.suspend(raw);
-    warmDriver.push(await time(async () => (await driver.resume(raw), await ready())));
+    warmDriver.push(
+      await time(async () => {
+        await driver.resume(raw);
+        await ready();
+      }),
+    );
     await driver.stop(raw);
-    coldDriver.push(await time(async () => (await driver.start(raw), await ready())));
+    coldDriver.push(
+      await time(async () => {
+        await driver.start(raw);
+        await ready();
+      }),
+    );
   }
   report('exec on a started machine (API+agent)', hot, 'the floor under every figure below');
   report('warm: driver resume → agent answers', warmDriver, 'driver only');

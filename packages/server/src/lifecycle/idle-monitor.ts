@@ -53,8 +53,6 @@ export interface IdleMonitorOptions {
   reconciler: Reconciler;
   log: LifecycleLog;
   pollMs: number;
-  /** Called before the monitor asks for a new state, so cached "started" is not trusted. */
-  onIdle?: (machineId: string) => void;
 }
 
 export class IdleMonitor {
@@ -185,7 +183,6 @@ export class IdleMonitor {
       if (seen.busy || seen.lastActiveMs > decidedOn) return;
     }
     const desired = action === 'stop' ? 'stopped' : 'suspended';
-    this.options.onIdle?.(row.id);
     const changed = await this.options.db.asSystem(async (tx) => {
       const [locked] = await tx.query<IdleRow & { org_id: string }>(
         `SELECT id, org_id, runtime, desired_state, observed_state, idle_suspend_seconds,

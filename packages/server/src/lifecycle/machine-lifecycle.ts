@@ -42,7 +42,6 @@ export function createMachineLifecycle(
     reconciler,
     log,
     pollMs: config.idlePollMs,
-    onIdle: (id) => waker.forget(id),
   });
   const waker = new MachineWaker({
     db,
@@ -57,7 +56,6 @@ export function createMachineLifecycle(
     idle,
     waker,
     notify(id) {
-      waker.forget(id);
       void reconciler.notify(id);
     },
     describe: (machine) => idle.describe(machine),

@@ -31,13 +31,10 @@ interface WakeRow {
   observed_state: MachineState;
 }
 
-/** How long a "started" seen here is trusted without asking the database again. */
-const FRESH_MS = 2_000;
 const POLL_MS = 250;
 
 export class MachineWaker {
   private readonly waking = new Map<string, Promise<AgentEndpoint>>();
-  private readonly started = new Map<string, number>();
   /** Machines never change runtime; this saves a query on every fast-path wake. */
   private readonly runtimes = new Map<string, RuntimeType>();
 
@@ -52,15 +49,8 @@ export class MachineWaker {
     },
   ) {
     deps.reconciler.on('state', (change: StateChange) => {
-      if (change.state === 'started') this.started.set(change.id, Date.now());
-      else this.started.delete(change.id);
       if (change.state === 'destroyed') this.runtimes.delete(change.id);
     });
-  }
-
-  /** Something may change the machine's state (idle, stop): do not trust the cache. */
-  forget(machineId: string): void {
-    this.started.delete(machineId);
   }
 
   /**
@@ -72,8 +62,13 @@ export class MachineWaker {
    */
   async wake(machine: { id: string }, options: WakeOptions = {}): Promise<AgentEndpoint> {
     this.deps.onWake?.(machine.id);
-    const seen = this.started.get(machine.id);
-    if (seen !== undefined && Date.now() - seen < FRESH_MS) return this.endpointOf(machine.id);
+    // One indexed read, no write: what another server did to the machine a moment ago
+    // (suspend, stop) is seen here, which no in-memory cache could promise.
+    const row = await this.load(machine.id);
+    if (row.desired_state === 'started' && row.observed_state === 'started') {
+      this.runtimes.set(row.id, row.runtime);
+      return this.endpointOf(row.id);
+    }
     let shared = this.waking.get(machine.id);
     if (!shared) {
       shared = this.wakeOnce(machine.id, options.actorId ?? null).finally(() =>
@@ -128,7 +123,6 @@ export class MachineWaker {
             `The machine was asked to be ${row.desired_state} while it was waking.`,
           );
       }
-      this.started.set(id, Date.now());
       return await this.endpointOf(id);
     } finally {
       this.deps.reconciler.off('state', listener);

@@ -134,6 +134,10 @@ export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
   }
 
   private async reconcile(id: string): Promise<void> {
+    // Settled machines (most of them, most of the time) cost a read and a look at the host,
+    // no write: the lease is taken only when there is something to do.
+    const peek = await this.reload(id);
+    if (!peek || (await this.plan(peek)).kind === 'done') return;
     const row = await this.acquireLease(id);
     if (!row) return;
     const renew = setInterval(() => void this.renewLease(id), this.leaseMs / 3);
@@ -153,28 +157,29 @@ export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
     }
   }
 
+  /** What to do next, from the row and what the driver sees on the host now. */
+  private async plan(row: LifecycleRow): Promise<Step> {
+    const driver = this.options.runtimes.driverFor(row.runtime);
+    if (!driver) {
+      if (row.desired_state === 'destroyed') return { kind: 'record', to: 'destroyed' };
+      if (row.observed_state === 'failed' || row.observed_state === 'destroyed')
+        return { kind: 'done' };
+      return { kind: 'fail', reason: this.options.runtimes.unavailableReason(row.runtime) };
+    }
+    let host: ObservedState;
+    try {
+      host = (await driver.status(row.id)).state;
+    } catch (err) {
+      if (!(err instanceof RuntimeError && err.code === 'not_found')) throw err;
+      host = 'absent';
+    }
+    return planStep(row.desired_state, row.observed_state, host);
+  }
+
   /** Does one step; returns the re-read row to continue with, or null when settled. */
   private async step(row: LifecycleRow): Promise<LifecycleRow | null> {
     const driver = this.options.runtimes.driverFor(row.runtime);
-    let host: ObservedState;
-    let step: Step;
-    if (!driver) {
-      host = 'absent';
-      step =
-        row.desired_state === 'destroyed'
-          ? { kind: 'record', to: 'destroyed' }
-          : row.observed_state === 'failed' || row.observed_state === 'destroyed'
-            ? { kind: 'done' }
-            : { kind: 'fail', reason: this.options.runtimes.unavailableReason(row.runtime) };
-    } else {
-      try {
-        host = (await driver.status(row.id)).state;
-      } catch (err) {
-        if (!(err instanceof RuntimeError && err.code === 'not_found')) throw err;
-        host = 'absent';
-      }
-      step = planStep(row.desired_state, row.observed_state, host);
-    }
+    const step = await this.plan(row);
     if (step.kind === 'done') return null;
     const cause = await this.latestCause(row.id);
     if (step.kind === 'record') {

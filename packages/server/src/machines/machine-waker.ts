@@ -35,8 +35,6 @@ const POLL_MS = 250;
 
 export class MachineWaker {
   private readonly waking = new Map<string, Promise<AgentEndpoint>>();
-  /** Machines never change runtime; this saves a query on every fast-path wake. */
-  private readonly runtimes = new Map<string, RuntimeType>();
 
   constructor(
     private readonly deps: {
@@ -47,11 +45,7 @@ export class MachineWaker {
       /** Called on every wake, before anything else: it counts as activity for idling. */
       onWake?: (machineId: string) => void;
     },
-  ) {
-    deps.reconciler.on('state', (change: StateChange) => {
-      if (change.state === 'destroyed') this.runtimes.delete(change.id);
-    });
-  }
+  ) {}
 
   /**
    * Makes the machine `started` and returns how to reach its agent. Concurrent callers for
@@ -65,10 +59,8 @@ export class MachineWaker {
     // One indexed read, no write: what another server did to the machine a moment ago
     // (suspend, stop) is seen here, which no in-memory cache could promise.
     const row = await this.load(machine.id);
-    if (row.desired_state === 'started' && row.observed_state === 'started') {
-      this.runtimes.set(row.id, row.runtime);
-      return this.endpointOf(row.id);
-    }
+    if (row.desired_state === 'started' && row.observed_state === 'started')
+      return this.endpointOf(row);
     let shared = this.waking.get(machine.id);
     if (!shared) {
       shared = this.wakeOnce(machine.id, options.actorId ?? null).finally(() =>
@@ -123,7 +115,7 @@ export class MachineWaker {
             `The machine was asked to be ${row.desired_state} while it was waking.`,
           );
       }
-      return await this.endpointOf(id);
+      return await this.endpointOf(row);
     } finally {
       this.deps.reconciler.off('state', listener);
     }
@@ -184,18 +176,10 @@ export class MachineWaker {
     );
   }
 
-  private async endpointOf(id: string): Promise<AgentEndpoint> {
-    const row = await this.runtimeOf(id);
-    const driver = this.deps.runtimes.driverFor(row);
-    if (!driver) throw new MachineUnavailableError(this.deps.runtimes.unavailableReason(row), 60);
-    return driver.agentEndpoint(id);
-  }
-
-  private async runtimeOf(id: string): Promise<RuntimeType> {
-    const known = this.runtimes.get(id);
-    if (known) return known;
-    const runtime = (await this.load(id)).runtime;
-    this.runtimes.set(id, runtime);
-    return runtime;
+  private async endpointOf(row: WakeRow): Promise<AgentEndpoint> {
+    const driver = this.deps.runtimes.driverFor(row.runtime);
+    if (!driver)
+      throw new MachineUnavailableError(this.deps.runtimes.unavailableReason(row.runtime), 60);
+    return driver.agentEndpoint(row.id);
   }
 }

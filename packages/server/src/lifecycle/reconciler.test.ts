@@ -175,6 +175,29 @@ if (skip) {
       assert.equal(missing.status, 422, missing.text);
     });
 
+    test("at start-up a destroyed machine's leftover sandbox goes, an unknown one stays", async () => {
+      assert.equal((await owner.post(M, { name: 'ghost' })).status, 201);
+      await waitForMachine(owner, `${M}/ghost`, (m) => m.state === 'started');
+      const ghost = await machineId('ghost');
+      const size = { cpu: 1, memoryMiB: 256, diskGiB: 1, pids: 64 };
+      await host.driver().create({ id: 'stray', name: 'stray', size });
+      // As if the record had been destroyed while this host was unreachable.
+      await server.db.asSystem((tx) =>
+        tx.query(
+          `UPDATE machines SET observed_state = 'destroyed', desired_state = 'destroyed'
+            WHERE id = $1`,
+          [ghost],
+        ),
+      );
+      await server.stop();
+      server = await host.start();
+      owner = new (owner.constructor as typeof ApiClient)(server.url, owner.credentials);
+      for (let i = 0; i < 400 && (await host.driver().status(ghost)).state !== 'absent'; i++)
+        await sleep(25);
+      assert.equal((await host.driver().status(ghost)).state, 'absent');
+      assert.equal((await host.driver().status('stray')).state, 'stopped');
+    });
+
     test('destroy removes everything from the host', async () => {
       const id = await machineId('flaky');
       assert.equal((await owner.delete(`${M}/flaky`)).status, 202);

@@ -13,7 +13,13 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import type { DesiredState, MachineSize, MachineState, RuntimeType } from '@snapvm/protocol';
+import {
+  type DesiredState,
+  type MachineSize,
+  type MachineState,
+  type RuntimeType,
+  runtimeTypeSchema,
+} from '@snapvm/protocol';
 import type { Database, Tx } from '../db/database.js';
 import type { ObservedState } from '../runtime/driver.js';
 import { RuntimeError } from '../runtime/driver.js';
@@ -70,11 +76,49 @@ export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
   }
 
   /** Reconciles every machine now (adoption after a restart), then every sweep interval. */
-  start(): Promise<void> {
-    const first = this.sweep();
+  async start(): Promise<void> {
     this.timer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
     this.timer.unref();
-    return first;
+    await this.sweep();
+    await this.checkHost().catch((err) =>
+      this.options.log.error({ err }, 'could not compare the host with the database'),
+    );
+  }
+
+  /**
+   * Sandboxes on the host that the database does not account for: one whose machine is
+   * destroyed is a leftover and goes; one the database has never heard of is reported and
+   * left alone (it may belong to another data directory's records, or a restored backup).
+   */
+  private async checkHost(): Promise<void> {
+    for (const runtime of runtimeTypeSchema.options) {
+      const driver = this.options.runtimes.driverFor(runtime);
+      if (!driver) continue;
+      const onHost = await driver.list();
+      if (onHost.length === 0) continue;
+      const known = await this.options.db.asSystem((tx) =>
+        tx.query<{ id: string; observed_state: MachineState }>(
+          `SELECT id::text, observed_state FROM machines WHERE id::text = ANY($1::text[])`,
+          [onHost.map((m) => m.id)],
+        ),
+      );
+      const states = new Map(known.map((m) => [m.id, m.observed_state]));
+      for (const machine of onHost) {
+        const state = states.get(machine.id);
+        if (state === 'destroyed') {
+          this.options.log.warn(
+            { machine: machine.id },
+            'removing the sandbox of a destroyed machine',
+          );
+          await driver.destroy(machine.id);
+        } else if (state === undefined) {
+          this.options.log.warn(
+            { machine: machine.id, runtime, state: machine.state },
+            'a sandbox on this host has no machine record; leaving it alone',
+          );
+        }
+      }
+    }
   }
 
   /** Stops sweeping and waits for the work in flight; running machines keep running. */

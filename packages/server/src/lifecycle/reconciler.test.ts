@@ -198,6 +198,34 @@ if (skip) {
       assert.equal((await host.driver().status('stray')).state, 'stopped');
     });
 
+    test('a machine destroyed while it starts ends destroyed, with no failure on the way', async () => {
+      assert.equal((await owner.post(M, { name: 'racer' })).status, 201);
+      const id = await machineId('racer');
+      await waitForMachine(owner, `${M}/racer`, (m) => m.state === 'starting', 5_000);
+      const timelineBefore = timeline(await events('racer'));
+      assert.equal((await owner.delete(`${M}/racer`)).status, 202);
+      for (let i = 0; i < 400 && (await host.driver().status(id)).state !== 'absent'; i++)
+        await sleep(25);
+      assert.equal((await host.driver().status(id)).state, 'absent');
+      const eventsOf = () =>
+        server.db.asSystem((tx) =>
+          tx.query<{ to_state: string; reason: string }>(
+            'SELECT to_state, reason FROM machine_events WHERE machine_id = $1 ORDER BY id',
+            [id],
+          ),
+        );
+      let reasons = await eventsOf();
+      for (let i = 0; i < 100 && reasons.at(-1)?.to_state !== 'destroyed'; i++) {
+        await sleep(25);
+        reasons = await eventsOf();
+      }
+      assert.ok(
+        !reasons.some((e) => e.to_state === 'failed'),
+        `${timelineBefore} … ${JSON.stringify(reasons)}`,
+      );
+      assert.equal(reasons.at(-1)?.to_state, 'destroyed');
+    });
+
     test('destroy removes everything from the host', async () => {
       const id = await machineId('flaky');
       assert.equal((await owner.delete(`${M}/flaky`)).status, 202);

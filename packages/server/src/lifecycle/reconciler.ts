@@ -232,9 +232,9 @@ export class Reconciler extends EventEmitter<{ state: [StateChange] }> {
     }
     if (step.kind === 'fail') return this.record(row.id, 'failed', failure(cause, step.reason));
     if (!driver) return null;
-    // Only the driver's errors make the machine fail. The records are returned, not awaited,
-    // inside the try: a database error is no fact about the machine, so it propagates and
-    // the next notification or sweep tries again.
+    // The driver's errors make the machine fail. Each step's closing record is returned, not
+    // awaited, inside the try: a database error there is no fact about the machine, so it
+    // propagates and the next notification or sweep tries again.
     try {
       switch (step.kind) {
         case 'create':

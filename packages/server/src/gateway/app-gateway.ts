@@ -64,6 +64,7 @@ interface TargetRow {
 }
 
 const CACHE_MS = 3_000;
+const REACHED_MS = 1_000;
 const RESERVED = '/__snapvm/';
 const HOP_BY_HOP = new Set([
   'connection',
@@ -94,6 +95,13 @@ export class AppGateway {
   private readonly targets = new Map<string, { row: TargetRow | null; until: number }>();
   private readonly pools = new Map<string, Agent>();
 
+  /**
+   * Machines this process reached a moment ago. The waker reads the machine's row on every
+   * call (another server may have suspended it); at proxy rates that read would cost more
+   * than the proxying, so a machine reached within REACHED_MS that this process's
+   * reconciler still reports started is used without asking again.
+   */
+  private readonly reached = new Map<string, { endpoint: AgentEndpoint; until: number }>();
   /** Observed states as the reconciler reports them: fresher than the cached rows. */
   private readonly states = new Map<string, string>();
 
@@ -101,6 +109,7 @@ export class AppGateway {
     options.agents.lifecycle?.reconciler.on('state', ({ id, state }) => {
       if (state === 'destroyed') this.states.delete(id);
       else this.states.set(id, state);
+      if (state !== 'started') this.reached.delete(id);
     });
   }
 
@@ -362,6 +371,11 @@ export class AppGateway {
     res: ServerResponse | null,
   ): Promise<AgentEndpoint | null> {
     const agents = this.options.agents;
+    const recent = this.reached.get(target.id);
+    if (recent && recent.until > Date.now() && this.states.get(target.id) === 'started') {
+      agents.lifecycle?.idle.touch(target.id);
+      return recent.endpoint;
+    }
     if (!agents.lifecycle)
       throw new GatewayResponse(
         503,
@@ -381,6 +395,8 @@ export class AppGateway {
     try {
       const endpoint = await wake;
       await agents.whenSynced(target.id);
+      this.states.set(target.id, 'started');
+      this.reached.set(target.id, { endpoint, until: Date.now() + REACHED_MS });
       return endpoint;
     } catch (err) {
       if (hold.signal.aborted) return null;
@@ -445,7 +461,7 @@ export class AppGateway {
           // The agent's own 502: nothing listens on the port (yet: a service may be starting).
           answer.resume();
           if (Date.now() < retryUntil) {
-            setTimeout(attempt, 100);
+            setTimeout(attempt, 25);
             return;
           }
           this.fail(

@@ -1,0 +1,356 @@
+// bench/gateway, side by side in one run (root on Linux; a real server as its own process,
+// a real machine on the local driver):
+// - HTTP through the machine URL vs. straight to the same server inside the machine
+//   (its address on the machine bridge): requests/s with 8 keep-alive clients, and p50/p99
+//   latency of one client (added latency without queueing);
+// - terminal keystroke echo round trip through the gateway's WebSocket vs. the agent's;
+// - time to first byte of a request to a stopped machine (cold) and a suspended one (warm),
+//   held by the gateway while the machine wakes.
+// `npm run bench -- gateway [seconds]`; RUNS=N wake samples (default 10).
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import WebSocket from 'ws';
+import { AgentClient } from '../../packages/server/dist/agent-client/agent-client.js';
+import { LocalDriver } from '../../packages/server/dist/runtime/local/local-driver.js';
+import {
+  localDriverSkipReason,
+  prepareLocalHost,
+  setUpTestDriver,
+} from '../../packages/server/dist/runtime/local/test-support.js';
+import { prepareTestDatabase } from '../../packages/server/dist/test-support/test-server.js';
+
+const SECONDS = Number(process.argv[2] ?? 5);
+const RUNS = Number(process.env.RUNS ?? 10);
+const CONCURRENCY = 8;
+const ECHOES = 500;
+const CLI = new URL('../../packages/server/dist/cli.js', import.meta.url).pathname;
+
+const skip = localDriverSkipReason();
+if (skip) {
+  console.error(`gateway bench: ${skip}`);
+  process.exit(1);
+}
+
+// The in-machine app: small body, keep-alive, as cheap as an HTTP server gets in Node.
+const APP = `import { createServer } from 'node:http';
+createServer((req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok\\n'); })
+  .listen(8080);`;
+
+const { rootfs } = await prepareLocalHost();
+const setup = setUpTestDriver(rootfs, 41);
+const database = await prepareTestDatabase();
+const network = setup.options.network;
+const env = {
+  ...process.env,
+  ...database.env,
+  SNAPVM_LISTEN: '127.0.0.1:0',
+  SNAPVM_LOG_LEVEL: 'warn',
+  SNAPVM_LIFECYCLE: 'on',
+  SNAPVM_IMAGE_CACHE: process.env.SNAPVM_IMAGE_CACHE || '/var/cache/snapvm-images',
+  SNAPVM_AGENT_DIR: setup.options.agentDir,
+  SNAPVM_MACHINE_MOUNT_DIR: setup.options.mountDir,
+  SNAPVM_MACHINE_BRIDGE: network.bridge,
+  SNAPVM_MACHINE_VETH_PREFIX: network.vethPrefix,
+  SNAPVM_MACHINE_SUBNET: network.subnet,
+  SNAPVM_MACHINE_UID_BASE: String(setup.options.uidBase),
+  SNAPVM_CGROUP_PARENT: setup.options.cgroupParent,
+  SNAPVM_IDLE_SUSPEND_SECONDS: '0',
+  SNAPVM_IDLE_STOP_SECONDS: '0',
+  SNAPVM_APPS_DOMAIN: 'localhost',
+};
+
+let child;
+async function cleanUp() {
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  const driver = new LocalDriver({ ...setup.options, dataDir: env.SNAPVM_DATA_DIR });
+  for (const machine of await driver.list()) await driver.destroy(machine.id).catch(() => {});
+  await driver.close();
+  await database.cleanup();
+  await setup.cleanup();
+}
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.once(signal, () => {
+    cleanUp().finally(() => process.exit(130));
+  });
+
+function serve() {
+  // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
+  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  child = spawn(process.execPath, [...nodeArgs, CLI, 'serve'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(out);
+      if (match) resolve(match[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+function call(url, { method = 'GET', headers = {}, body, agent } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        let json = null;
+        try {
+          json = JSON.parse(text);
+        } catch {}
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+};
+const f = (n) => (n < 10 ? n.toFixed(2) : n.toFixed(0));
+
+/** `clients` keep-alive clients in a closed loop for `seconds`. */
+async function load(url, headers, clients, seconds) {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const latencies = [];
+  let errors = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      const start = performance.now();
+      const res = await call(url, { headers, agent });
+      latencies.push(performance.now() - start);
+      if (res.status !== 200) errors++;
+    }
+  };
+  const began = performance.now();
+  await Promise.all(Array.from({ length: clients }, worker));
+  const elapsed = (performance.now() - began) / 1000;
+  agent.destroy();
+  return {
+    rps: latencies.length / elapsed,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    errors,
+  };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Host pids of the processes in this lane's machines whose command line matches. */
+function machinePids(pattern) {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        return (
+          readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(setup.options.cgroupParent) &&
+          pattern.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'))
+        );
+      } catch {
+        return false;
+      }
+    });
+}
+
+/** Keystroke → echo round trips over an attach socket (a PTY in cooked mode echoes). */
+async function echoRoundTrips(socket) {
+  await new Promise((resolve, reject) => {
+    socket.on('error', reject);
+    socket.on('message', (data, binary) => {
+      if (!binary && JSON.parse(data.toString()).type === 'attached') resolve();
+    });
+  });
+  await new Promise((r) => setTimeout(r, 300)); // the snapshot and the prompt go by
+  const samples = [];
+  for (let i = 0; i < ECHOES; i++) {
+    const key = String.fromCharCode(97 + (i % 26));
+    const start = performance.now();
+    await new Promise((resolve) => {
+      const onMessage = (data, binary) => {
+        if (binary && data.includes(key)) {
+          socket.off('message', onMessage);
+          resolve();
+        }
+      };
+      socket.on('message', onMessage);
+      socket.send(Buffer.from(key));
+    });
+    samples.push(performance.now() - start);
+  }
+  socket.close();
+  return samples;
+}
+
+try {
+  const base = await serve();
+  const port = new URL(base).port;
+  const signup = await call(`${base}/api/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'bench@example.com', password: 'bench-password', name: 'B' }),
+  });
+  const cookie = String(signup.headers['set-cookie']).split(';')[0];
+  const api = (method, path, body) =>
+    call(`${base}${path}`, {
+      method,
+      headers: body === undefined ? { cookie } : { cookie, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  await api('POST', '/api/v1/orgs', { slug: 'bench', name: 'Bench' });
+  const token = (await api('POST', '/api/v1/me/tokens', { name: 'bench' })).json.token;
+  const M = '/api/v1/orgs/bench/machines/web';
+  const created = await api('POST', '/api/v1/orgs/bench/machines', { name: 'web' });
+  const machineId = created.json.id;
+  const waitFor = async (state) => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const machine = (await api('GET', M)).json;
+      if (machine.state === state) return;
+      if (Date.now() > deadline) {
+        const events = (await api('GET', `${M}/events?limit=100`)).json.items;
+        throw new Error(
+          `the machine never got ${state} (it is ${machine.state}/${machine.desiredState}): ${events.map((e) => `${e.kind} ${e.from}→${e.to} (${e.reason})`).join(' · ')}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await waitFor('started');
+  const exec = async (script, stdin) =>
+    (await api('POST', `${M}/exec`, { command: ['sh', '-c', script], stdin })).json;
+  await exec('cat > /root/app.mjs', APP);
+  await api('PUT', `${M}/services/app`, {
+    command: '/usr/local/bin/node',
+    args: ['/root/app.mjs'],
+    httpPort: 8080,
+    readiness: { type: 'tcp', port: 8080 },
+  });
+  while ((await api('GET', `${M}/services/app`)).json.status !== 'ready')
+    await new Promise((r) => setTimeout(r, 50));
+  const address = (await exec('hostname -I')).stdout.trim().split(/\s+/)[0];
+
+  const gatewayUrl = `http://127.0.0.1:${port}/`;
+  const gatewayHeaders = { host: `web--bench.localhost:${port}`, authorization: `Bearer ${token}` };
+  const directUrl = `http://${address}:8080/`;
+  const check = await call(gatewayUrl, { headers: gatewayHeaders });
+  if (check.text !== 'ok\n') throw new Error(`gateway answered ${check.status} ${check.text}`);
+  console.log(
+    `# machine URL vs. direct to ${address}:8080, ${SECONDS} s each; ${CONCURRENCY} clients for req/s, 1 for latency`,
+  );
+  await load(gatewayUrl, gatewayHeaders, CONCURRENCY, 1); // warm-up: JIT, pools
+  await load(directUrl, {}, CONCURRENCY, 1);
+  const directLoad = await load(directUrl, {}, CONCURRENCY, SECONDS);
+  const parts = {
+    server: [child.pid],
+    agent: machinePids(/agent\.mjs/).filter(
+      (pid) => !/tini|unshare/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')),
+    ),
+    app: machinePids(/app\.mjs/),
+  };
+  const cpuOf = () =>
+    Object.fromEntries(
+      Object.entries(parts).map(([k, pids]) => [
+        k,
+        pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
+      ]),
+    );
+  const cpuBefore = cpuOf();
+  const clientBefore = process.cpuUsage();
+  const gatewayLoad = await load(gatewayUrl, gatewayHeaders, CONCURRENCY, SECONDS);
+  const cpuAfter = cpuOf();
+  const clientUsage = process.cpuUsage(clientBefore);
+  const requests = gatewayLoad.rps * SECONDS;
+  const perRequest = (k) => (((cpuAfter[k] - cpuBefore[k]) / requests) * 1e6).toFixed(0);
+  const directOne = await load(directUrl, {}, 1, SECONDS);
+  const gatewayOne = await load(gatewayUrl, gatewayHeaders, 1, SECONDS);
+  console.log(
+    `gateway.http.requests_per_s ${Math.round(gatewayLoad.rps)}  (direct ${Math.round(directLoad.rps)}; ${Math.round((100 * gatewayLoad.rps) / directLoad.rps)}% of direct, target ≥ 50%)`,
+  );
+  console.log(
+    `gateway.http.p50_ms ${f(gatewayOne.p50)}  (direct ${f(directOne.p50)}; added ${f(gatewayOne.p50 - directOne.p50)}, target < 1)`,
+  );
+  console.log(
+    `gateway.http.p99_ms ${f(gatewayOne.p99)}  (direct ${f(directOne.p99)}; added ${f(gatewayOne.p99 - directOne.p99)})`,
+  );
+  console.log(
+    `gateway.http.loaded_p50_ms ${f(gatewayLoad.p50)}  (direct ${f(directLoad.p50)}, ${CONCURRENCY} clients)`,
+  );
+  console.log(
+    `gateway.http.cpu_us_per_request server ${perRequest('server')}, agent ${perRequest('agent')}, app ${perRequest('app')}, load generator ${((clientUsage.user + clientUsage.system) / requests).toFixed(0)}`,
+  );
+  const errors = directLoad.errors + gatewayLoad.errors + directOne.errors + gatewayOne.errors;
+  if (errors) console.log(`gateway.http.errors ${errors}`);
+
+  // Terminal echo: one session, attached through the gateway and straight to the agent.
+  const session = (await api('POST', `${M}/sessions`, { command: ['cat'] })).json;
+  const viaGateway = await echoRoundTrips(
+    new WebSocket(`ws://127.0.0.1:${port}${M}/sessions/${session.id}/attach`, {
+      headers: { cookie },
+    }),
+  );
+  const driver = new LocalDriver({ ...setup.options, dataDir: env.SNAPVM_DATA_DIR });
+  await driver.list();
+  const agent = new AgentClient(await driver.agentEndpoint(machineId));
+  const direct = await echoRoundTrips(agent.webSocket(`/v1/sessions/${session.id}/attach`));
+  console.log(
+    `gateway.terminal_echo.p50_ms ${f(quantile(viaGateway, 0.5))}  (agent direct ${f(quantile(direct, 0.5))}, n=${ECHOES})`,
+  );
+  console.log(
+    `gateway.terminal_echo.p99_ms ${f(quantile(viaGateway, 0.99))}  (agent direct ${f(quantile(direct, 0.99))}; added ${f(quantile(viaGateway, 0.99) - quantile(direct, 0.99))}, target < 1)`,
+  );
+  await api('DELETE', `${M}/sessions/${session.id}`);
+
+  // Wake on request: time to the first response byte of a held (non-page) request.
+  const firstByte = () =>
+    new Promise((resolve, reject) => {
+      const start = performance.now();
+      const req = request(gatewayUrl, { headers: gatewayHeaders }, (res) => {
+        res.once('data', () => {
+          const ms = performance.now() - start;
+          res.resume();
+          res.on('end', () => resolve({ ms, status: res.statusCode }));
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  for (const [action, state, label] of [
+    ['stop', 'stopped', 'cold'],
+    ['suspend', 'suspended', 'warm'],
+  ]) {
+    const samples = [];
+    for (let i = 0; i < RUNS; i++) {
+      await api('POST', `${M}/${action}`);
+      if (process.env.BENCH_DEBUG) console.error(`# ${action} ${i}`);
+      await waitFor(state);
+      const { ms, status } = await firstByte();
+      if (status !== 200) throw new Error(`wake request answered ${status}`);
+      samples.push(ms);
+    }
+    console.log(
+      `gateway.wake_first_byte.${label}.p50_ms ${f(quantile(samples, 0.5))}  (p95 ${f(quantile(samples, 0.95))}, from ${state}, n=${RUNS}; target ${label === 'cold' ? 500 : 50})`,
+    );
+  }
+} finally {
+  await cleanUp();
+}

@@ -1,20 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { type AgentTarget, type FrontProxy, startFrontProxy } from './front-proxy.js';
 
-// Starts the real SnapVM server (and, while the server does not serve the console or attach
-// terminals itself, the test front door of front-proxy.ts on one origin before it) and a real
-// headless Chromium. Everything is torn down by stop().
+// Starts the real SnapVM server (it serves the console, the API, the terminal gateway and
+// machine URLs on one port) and a real headless Chromium. With `machines`, the server runs
+// real machines on the local driver (root, Linux; host lane 32) and the browser reaches it
+// through a plain TCP relay that can cut live terminal connections, as a network drop would.
+// Everything is torn down by stop().
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(here, '../../../..');
-const consoleRoot = resolve(here, '../..');
 export const artifactsDir = join(repoRoot, 'test-artifacts', 'console');
 
 export const CHROMIUM = process.env.SNAPVM_CHROMIUM ?? '/usr/bin/chromium';
@@ -28,6 +27,29 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/** This file's machines: its own bridge, subnet, uids, cgroup and mounts (see lifecycle tests). */
+const LANE = 32;
+const MACHINE_ENV = {
+  SNAPVM_LIFECYCLE: 'on',
+  SNAPVM_IMAGE_CACHE: process.env.SNAPVM_IMAGE_CACHE || '/var/cache/snapvm-images',
+  SNAPVM_MACHINE_MOUNT_DIR: `/run/snapvm-test-${LANE}`,
+  SNAPVM_MACHINE_BRIDGE: `snapvmt${LANE}`,
+  SNAPVM_MACHINE_VETH_PREFIX: `t${LANE}-`,
+  SNAPVM_MACHINE_SUBNET: `10.${100 + LANE}`,
+  SNAPVM_MACHINE_UID_BASE: String(10_000_000 + LANE * 10 * 65_536),
+  SNAPVM_CGROUP_PARENT: `snapvm-test-${LANE}`,
+  SNAPVM_RECONCILE_INTERVAL_MS: '1000',
+  SNAPVM_IDLE_SUSPEND_SECONDS: '0',
+  SNAPVM_IDLE_STOP_SECONDS: '0',
+};
+
+/** Why machines cannot run here, or undefined when they can. */
+export function machinesSkipReason(): string | undefined {
+  if (process.platform !== 'linux') return 'real machines need Linux';
+  if (process.getuid?.() !== 0) return 'real machines need root';
+  return undefined;
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -90,14 +112,56 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-export interface Stack {
-  /** The origin the browser uses: console and API. */
+/** A TCP relay in front of the server that can cut live terminal WebSockets. */
+interface Relay {
   url: string;
-  /** Who serves the console: the server itself, or the test's front door (front-proxy.ts). */
-  servedBy: 'server' | 'front-proxy';
-  front: FrontProxy | null;
-  agent: AgentTarget | null;
+  dropTerminals(): void;
+  close(): Promise<void>;
+}
+
+async function startRelay(target: number): Promise<Relay> {
+  const terminals = new Set<Socket>();
+  const all = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(target, '127.0.0.1');
+    all.add(client);
+    client.once('data', (first: Buffer) => {
+      if (/^GET \/api\/v1\/\S+\/attach/.test(first.toString('latin1', 0, 512)))
+        terminals.add(client);
+    });
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      terminals.delete(client);
+      all.delete(client);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  const port = await freePort();
+  await new Promise<void>((resolveListen) => server.listen(port, '127.0.0.1', resolveListen));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dropTerminals() {
+      for (const socket of terminals) socket.destroy();
+    },
+    close: () =>
+      new Promise((resolveClose) => {
+        for (const socket of all) socket.destroy();
+        server.close(() => resolveClose());
+      }),
+  };
+}
+
+export interface Stack {
+  /** The origin the browser uses: console, API and (as `<m>--<org>.localhost`) machine URLs. */
+  url: string;
   browser: Browser;
+  /** The query string of every terminal attach a page of this stack opened, in order. */
+  attaches: string[];
+  /** Cuts every live terminal connection (machines only). */
+  dropTerminals: () => void;
   /** A fresh, isolated browser profile (cookies, storage) for one person. */
   newPerson: (viewport?: { width: number; height: number }) => Promise<Person>;
   stop: () => Promise<void>;
@@ -110,79 +174,101 @@ export interface Person {
   problems: string[];
 }
 
-/**
- * Starts the server on a temp data dir, and with `agent`, a real agent on loopback whose
- * terminal sessions the front door attaches browsers to (until the server's gateway exists).
- */
-export async function startStack(options: { agent?: boolean } = {}): Promise<Stack> {
+/** Starts the server on a temp data dir; with `machines`, machines really run (as root). */
+export async function startStack(options: { machines?: boolean } = {}): Promise<Stack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'snapvm-console-e2e-'));
   mkdirSync(artifactsDir, { recursive: true });
   const serverPort = await freePort();
-  const serverUrl = `http://127.0.0.1:${serverPort}`;
   const children: ChildProcess[] = [];
   let browser: Browser | null = null;
-  let front: FrontProxy | null = null;
+  let relay: Relay | null = null;
   const stop = async () => {
     await browser?.close().catch(() => undefined);
-    await front?.close();
+    await relay?.close();
     for (const child of children.reverse()) await stopChild(child);
+    if (options.machines) await destroyMachines(dataDir);
     rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
   };
   try {
-    let agent: AgentTarget | null = null;
-    if (options.agent) {
-      agent = await startAgent(join(dataDir, 'agent'), children);
+    let url = `http://127.0.0.1:${serverPort}`;
+    if (options.machines) {
+      relay = await startRelay(serverPort);
+      url = relay.url;
     }
-    const frontPort = await freePort();
-    const frontUrl = `http://127.0.0.1:${frontPort}`;
-    let server = await startServer(serverPort, options.agent ? frontUrl : serverUrl, dataDir);
+    const server = await startServer(serverPort, url, dataDir, options.machines ? MACHINE_ENV : {});
     children.push(server.child);
-    let servedBy: Stack['servedBy'] = 'server';
-    if (!options.agent) {
-      const probe = await fetch(`${serverUrl}/orgs/x`).catch(() => null);
-      const servesConsole =
-        probe?.ok === true && (probe.headers.get('content-type') ?? '').includes('text/html');
-      if (!servesConsole) {
-        // Cookie-authenticated writes must come from the trusted origin: make it the front's.
-        await stopChild(server.child);
-        children.pop();
-        server = await startServer(serverPort, frontUrl, dataDir);
-        children.push(server.child);
-        servedBy = 'front-proxy';
-      }
-    } else {
-      servedBy = 'front-proxy';
-    }
-    let url = serverUrl;
-    if (servedBy === 'front-proxy') {
-      front = await startFrontProxy({
-        distDir: join(consoleRoot, 'dist'),
-        api: { host: '127.0.0.1', port: serverPort },
-        agent: agent ?? undefined,
-        port: frontPort,
-      });
-      url = front.url;
-    }
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: CHROMIUM_ARGS,
       headless: true,
     });
     const launched = browser;
+    const attaches: string[] = [];
     const newPerson = async (viewport = { width: 1280, height: 800 }): Promise<Person> => {
       const context = await launched.newContext({ viewport, baseURL: url });
       await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: url });
       const page = await context.newPage();
       const problems: string[] = [];
-      watchProblems(page, problems);
-      context.on('page', (other) => watchProblems(other, problems));
+      const watch = (each: Page) => {
+        watchProblems(each, problems);
+        each.on('websocket', (socket) => {
+          const opened = new URL(socket.url());
+          if (opened.pathname.endsWith('/attach')) attaches.push(opened.search.slice(1));
+        });
+      };
+      watch(page);
+      context.on('page', watch);
       return { context, page, problems };
     };
-    return { url, servedBy, front, agent, browser: launched, newPerson, stop };
+    return {
+      url,
+      browser: launched,
+      attaches,
+      dropTerminals: () => relay?.dropTerminals(),
+      newPerson,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Whatever machines the server left running (a failed test) go, with their host resources. */
+async function destroyMachines(dataDir: string): Promise<void> {
+  const driverModule = pathToFileURL(
+    join(repoRoot, 'packages/server/dist/runtime/local/local-driver.js'),
+  ).href;
+  const { LocalDriver } = (await import(driverModule)) as {
+    LocalDriver: new (
+      options: Record<string, unknown>,
+    ) => {
+      list(): Promise<{ id: string }[]>;
+      destroy(id: string): Promise<void>;
+      close(): Promise<void>;
+    };
+  };
+  const driver = new LocalDriver({
+    dataDir,
+    mountDir: MACHINE_ENV.SNAPVM_MACHINE_MOUNT_DIR,
+    image: async () => {
+      throw new Error('no machine is created here');
+    },
+    agentDir: join(repoRoot, 'packages/agent/dist/bundle'),
+    network: {
+      bridge: MACHINE_ENV.SNAPVM_MACHINE_BRIDGE,
+      vethPrefix: MACHINE_ENV.SNAPVM_MACHINE_VETH_PREFIX,
+      subnet: MACHINE_ENV.SNAPVM_MACHINE_SUBNET,
+    },
+    cgroupParent: MACHINE_ENV.SNAPVM_CGROUP_PARENT,
+    uidBase: Number(MACHINE_ENV.SNAPVM_MACHINE_UID_BASE),
+  });
+  for (const machine of await driver.list()) await driver.destroy(machine.id).catch(() => {});
+  await driver.close();
+  // Only when empty: never recurse through what might still be a machine's mount.
+  try {
+    rmdirSync(MACHINE_ENV.SNAPVM_MACHINE_MOUNT_DIR);
+  } catch {}
 }
 
 function watchProblems(page: Page, problems: string[]): void {
@@ -200,34 +286,12 @@ function watchProblems(page: Page, problems: string[]): void {
   });
 }
 
-async function startAgent(stateDir: string, children: ChildProcess[]): Promise<AgentTarget> {
-  mkdirSync(stateDir, { recursive: true });
-  const token = randomBytes(24).toString('hex');
-  const tokenFile = join(stateDir, 'token');
-  writeFileSync(tokenFile, token, { mode: 0o600 });
-  const port = await freePort();
-  const agent = startChild(
-    process.execPath,
-    [join(repoRoot, 'packages/agent/dist/main.js')],
-    {
-      SNAPVM_AGENT_LISTEN: `127.0.0.1:${port}`,
-      SNAPVM_AGENT_TOKEN_FILE: tokenFile,
-      SNAPVM_AGENT_STATE_DIR: stateDir,
-    },
-    repoRoot,
-  );
-  children.push(agent.child);
-  await waitFor(
-    `http://127.0.0.1:${port}/v1/health`,
-    (response) => response.status !== 404,
-    'snapvm agent',
-    agent.child,
-    agent.output,
-  );
-  return { host: '127.0.0.1', port, token };
-}
-
-async function startServer(port: number, publicUrl: string, dataDir: string) {
+async function startServer(
+  port: number,
+  publicUrl: string,
+  dataDir: string,
+  extraEnv: Record<string, string>,
+) {
   const server = startChild(
     process.execPath,
     [join(repoRoot, 'packages/server/dist/cli.js'), 'serve'],
@@ -236,6 +300,8 @@ async function startServer(port: number, publicUrl: string, dataDir: string) {
       SNAPVM_DATA_DIR: dataDir,
       SNAPVM_URL: publicUrl,
       SNAPVM_LOG_LEVEL: 'warn',
+      SNAPVM_LIFECYCLE: 'off',
+      ...extraEnv,
     },
     repoRoot,
   );

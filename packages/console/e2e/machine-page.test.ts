@@ -1,19 +1,25 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { freePort, type Person, type Stack, screenshot, startStack } from './harness.js';
+import { machinesSkipReason, type Person, type Stack, screenshot, startStack } from './harness.js';
 
-// The machine page's terminals and services in real Chromium: xterm.js attached to a real
-// agent's PTY session on this host, and services the real agent supervises. Until the server's terminal gateway (issue 5) exists, the test's front door sends
-// the session and service endpoints and the attach WebSocket to the agent as the gateway will; sign-in,
-// orgs and the machine record are the real server's.
+// The machine page's terminals, services and machine URL in real Chromium against the real
+// server: a real machine on the local driver, xterm.js attached to its agent's PTY session
+// through the server's terminal gateway, services the machine's agent supervises, and the
+// machine's own URL.
+
+const skip = machinesSkipReason();
+if (skip) console.warn(`skipping the machine page end-to-end tests: ${skip}`);
+const it = skip ? test.skip : test;
 
 let stack: Stack;
 let person: Person;
 let sessionPath = '';
+let appUrl = '';
 
 before(async () => {
-  stack = await startStack({ agent: true });
+  if (skip) return;
+  stack = await startStack({ machines: true });
   person = await stack.newPerson({ width: 1100, height: 700 });
   const { context } = person;
   const headers = { origin: stack.url };
@@ -36,6 +42,15 @@ before(async () => {
     data: { name: 'dev' },
   });
   assert.equal(machine.status(), 201, await machine.text());
+  appUrl = (await machine.json()).urls.app;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const current = await context.request.get('/api/v1/orgs/term/machines/dev');
+    const { state } = await current.json();
+    if (state === 'started') break;
+    assert.ok(Date.now() < deadline, `the machine never started: ${state}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 });
 
 after(async () => {
@@ -73,7 +88,7 @@ async function typeInto(page: Page, text: string): Promise<void> {
 
 let hello = '';
 
-test('a new terminal opens from the machine page with its session id in the URL', async () => {
+it('a new terminal opens from the machine page with its session id in the URL', async () => {
   const { page } = person;
   await page.goto('/orgs/term/machines/dev');
   await page.getByRole('heading', { name: 'No terminal sessions' }).waitFor();
@@ -82,7 +97,7 @@ test('a new terminal opens from the machine page with its session id in the URL'
   sessionPath = new URL(page.url()).pathname;
 });
 
-test('typing a command in the browser terminal runs it and shows its output', async () => {
+it('typing a command in the browser terminal runs it and shows its output', async () => {
   const { page } = person;
   await waitForStatus(page, 'connected');
   await typeInto(page, 'echo hello-$RANDOM\n');
@@ -92,21 +107,20 @@ test('typing a command in the browser terminal runs it and shows its output', as
   await screenshot(page, '20-terminal');
 });
 
-test('a reload reattaches to the same session and restores the screen', async () => {
+it('a reload reattaches to the same session and restores the screen', async () => {
   const { page } = person;
   await page.reload();
   await waitForStatus(page, 'connected');
   const restored = await waitForScreen(page, new RegExp(`^${hello}$`, 'm'), 'the restored output');
   assert.match(restored, /echo hello-\$RANDOM/);
-  assert.ok(stack.front);
   assert.equal(
-    new URLSearchParams(stack.front.attaches.at(-1)).has('offset'),
+    new URLSearchParams(stack.attaches.at(-1)).has('offset'),
     false,
     'a fresh page has no offset: the agent sends the screen',
   );
 });
 
-test('a second tab on the same session sees what the first one types', async () => {
+it('a second tab on the same session sees what the first one types', async () => {
   const second = await person.context.newPage();
   await second.goto(sessionPath);
   await waitForStatus(second, 'connected');
@@ -116,24 +130,23 @@ test('a second tab on the same session sees what the first one types', async () 
   await second.close();
 });
 
-test('after a network drop the terminal shows it is reconnecting and resumes without repeats', async () => {
+it('after a network drop the terminal shows it is reconnecting and resumes without repeats', async () => {
   const { page } = person;
   const before = await screenText(page);
   const count = (text: string) => text.split('\n').filter((line) => line === hello).length;
-  assert.ok(stack.front);
-  const attachesBefore = stack.front.attaches.length;
-  stack.front.dropTerminals();
+  const attachesBefore = stack.attaches.length;
+  stack.dropTerminals();
   await page.locator('.terminal-status[data-status="reconnecting"]').waitFor({ timeout: 5_000 });
   await screenshot(page, '21-terminal-reconnecting');
   await waitForStatus(page, 'connected');
-  const resume = new URLSearchParams(stack.front.attaches[attachesBefore]);
+  const resume = new URLSearchParams(stack.attaches[attachesBefore]);
   assert.ok(Number(resume.get('offset')) > 0, `reconnect resumes from an offset: ${resume}`);
   await typeInto(page, 'echo after-drop-$((6*7))\n');
   const after = await waitForScreen(page, /^after-drop-42$/m, 'output after the drop');
   assert.equal(count(after), count(before), 'no output was replayed twice');
 });
 
-test('full-window mode gives the terminal the whole page', async () => {
+it('full-window mode gives the terminal the whole page', async () => {
   const { page } = person;
   await page.getByRole('button', { name: 'Full window' }).click();
   const box = await page.locator('.terminal-frame').boundingBox();
@@ -142,17 +155,17 @@ test('full-window mode gives the terminal the whole page', async () => {
   await page.getByRole('button', { name: 'Exit full window' }).click();
 });
 
-test('when the shell exits the terminal says so and stops reconnecting', async () => {
+it('when the shell exits the terminal says so and stops reconnecting', async () => {
   const { page } = person;
-  const attaches = stack.front?.attaches.length ?? 0;
+  const attaches = stack.attaches.length;
   await typeInto(page, 'exit 3\n');
   await waitForStatus(page, 'exited');
   assert.match((await page.locator('.terminal-status').textContent()) ?? '', /exit code 3/);
   await page.waitForTimeout(1500);
-  assert.equal(stack.front?.attaches.length, attaches);
+  assert.equal(stack.attaches.length, attaches);
 });
 
-test('an ended session is listed with its exit code and can be removed', async () => {
+it('an ended session is listed with its exit code and can be removed', async () => {
   const { page } = person;
   await page.getByRole('link', { name: 'Back to dev' }).click();
   await page.waitForURL('**/orgs/term/machines/dev');
@@ -164,15 +177,14 @@ test('an ended session is listed with its exit code and can be removed', async (
   await page.getByRole('heading', { name: 'No terminal sessions' }).waitFor();
 });
 
-test('a service is created from the machine page, serves HTTP and its logs follow', async () => {
-  const { page } = person;
-  const port = await freePort();
+it('a service is created from the machine page, serves its directory at the machine URL, and its logs follow', async () => {
+  const { page, context } = person;
   await page.getByRole('heading', { name: 'No services' }).waitFor();
   await page.getByRole('button', { name: 'Add service' }).click();
   const form = page.getByRole('form', { name: 'Service definition' });
   await form.getByLabel('Name', { exact: true }).fill('Web!');
-  await form.getByLabel('Command').fill(`python3 -m http.server ${port} --bind 127.0.0.1`);
-  await form.getByLabel('HTTP port').fill(String(port));
+  await form.getByLabel('Command').fill('python3 -m http.server 8080');
+  await form.getByLabel('HTTP port').fill('8080');
   await form.getByLabel(/Environment/).fill('PYTHONUNBUFFERED=1');
   await form.getByRole('button', { name: 'Create and start' }).click();
   await form.getByText(/^Name: service names are/).waitFor();
@@ -181,25 +193,26 @@ test('a service is created from the machine page, serves HTTP and its logs follo
   const row = page.locator('tr[data-service="web"]');
   await row.locator('[data-status="running"], [data-status="ready"]').waitFor({ timeout: 15_000 });
 
-  const deadline = Date.now() + 10_000;
-  let listing = '';
-  while (Date.now() < deadline && !listing.includes('Directory listing')) {
-    listing = await fetch(`http://127.0.0.1:${port}/`)
-      .then((response) => response.text())
-      .catch(() => '');
-    if (!listing.includes('Directory listing')) await page.waitForTimeout(200);
-  }
-  assert.match(listing, /Directory listing/);
+  // The machine URL, in a tab: signed in through the main origin, then the app itself.
+  const app = await context.newPage();
+  await app.goto(appUrl);
+  await app.getByText('Directory listing for /').waitFor({ timeout: 15_000 });
+  assert.equal(new URL(app.url()).host, new URL(appUrl).host);
+  await screenshot(app, '25-machine-url');
 
   await row.getByRole('button', { name: 'Logs web', exact: true }).click();
   const logs = page.getByRole('log', { name: 'Logs of web' });
-  await logs.getByText(/Serving HTTP on 127\.0\.0\.1/).waitFor({ timeout: 10_000 });
-  await fetch(`http://127.0.0.1:${port}/followed-${port}`).catch(() => undefined);
-  await logs.getByText(new RegExp(`GET /followed-${port}`)).waitFor({ timeout: 10_000 });
+  await logs.getByText(/Serving HTTP on/).waitFor({ timeout: 10_000 });
+  // The browser resolves *.localhost itself (Node would not): the request goes from the tab.
+  const marker = `followed-${Date.now()}`;
+  const fetched = await app.goto(`${appUrl}${marker}`);
+  assert.equal(fetched?.status(), 404, 'http.server answers a missing file with 404');
+  await app.close();
+  await logs.getByText(new RegExp(`GET /${marker}`)).waitFor({ timeout: 10_000 });
   await screenshot(page, '24-services');
 });
 
-test('a service can be stopped, started and deleted', async () => {
+it('a service can be stopped, started and deleted', async () => {
   const { page } = person;
   const row = page.locator('tr[data-service="web"]');
   await row.getByRole('button', { name: 'Stop web', exact: true }).click();
@@ -211,6 +224,18 @@ test('a service can be stopped, started and deleted', async () => {
   await page.getByRole('heading', { name: 'No services' }).waitFor({ timeout: 15_000 });
 });
 
-test('the machine and terminal pages threw and logged nothing', () => {
+it('stopping the machine changes its badge', async () => {
+  const { page } = person;
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await page
+    .locator('h1 .badge[data-state="stopped"], .badge[data-state="stopped"]')
+    .first()
+    .waitFor({
+      timeout: 30_000,
+    });
+  await screenshot(page, '26-machine-stopped');
+});
+
+it('the machine and terminal pages threw and logged nothing', () => {
   assert.deepEqual(person.problems, []);
 });

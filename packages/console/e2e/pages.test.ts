@@ -17,7 +17,6 @@ let invitationUrl = '';
 
 before(async () => {
   stack = await startStack();
-  console.log(`console served by: ${stack.servedBy} at ${stack.url}`);
   owner = await stack.newPerson();
 });
 

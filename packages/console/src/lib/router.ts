@@ -55,6 +55,11 @@ function currentLocation(): string {
 
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
   if (to === currentLocation()) return;
+  // The server's own pages (the machine-URL sign-in hand-off) are not the app's to draw.
+  if (to.startsWith('/api/')) {
+    window.location.assign(to);
+    return;
+  }
   if (options.replace) window.history.replaceState(null, '', to);
   else window.history.pushState(null, '', to);
   for (const listener of listeners) listener();

@@ -122,10 +122,13 @@ export class AppGateway {
     res.on('error', () => {});
     try {
       const path = req.url ?? '/';
-      if (path.startsWith(`${RESERVED}auth?`)) return this.redeem(req, res, host);
+      const reserved = path.startsWith(RESERVED) ? path.slice(RESERVED.length).split('?')[0] : null;
+      if (reserved === 'auth') return this.redeem(req, res, host);
       const target = await this.authorize(req, host);
       const navigation = isNavigation(req);
-      if (path.startsWith(`${RESERVED}status`)) return this.status(res, target);
+      if (reserved === 'status') return this.status(res, target);
+      if (reserved !== null)
+        throw new GatewayResponse(404, 'not_found', `${RESERVED} paths belong to SnapVM.`);
       const started = Date.now();
       // A resume from suspended takes milliseconds: worth holding even a page load for.
       const quick = !navigation || target.state === 'suspended';
@@ -618,8 +621,11 @@ function responseHeaders(res: IncomingMessage): string[] {
   const out: string[] = [];
   for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
     const name = res.rawHeaders[i] as string;
+    const value = res.rawHeaders[i + 1] as string;
     if (HOP_BY_HOP.has(name.toLowerCase())) continue;
-    out.push(name, res.rawHeaders[i + 1] as string);
+    // An app cannot set (or clear) SnapVM's own cookies on its host.
+    if (name.toLowerCase() === 'set-cookie' && /^\s*snapvm_/i.test(value)) continue;
+    out.push(name, value);
   }
   return out;
 }

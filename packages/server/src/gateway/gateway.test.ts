@@ -24,6 +24,7 @@ import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
 const server = createServer((req, res) => {
   res.setHeader('content-type', 'application/json');
+  res.setHeader('set-cookie', ['snapvm_session=planted; Path=/', 'theirs=set; Path=/']);
   res.end(JSON.stringify({ url: req.url, headers: req.headers }));
 });
 server.on('upgrade', (req, socket) => {
@@ -316,6 +317,11 @@ if (skip) {
         'x-snapvm-agent-token': 'guess',
       });
       assert.equal(echoed.status, 200, echoed.body);
+      assert.deepEqual(
+        echoed.headers['set-cookie'],
+        ['theirs=set; Path=/'],
+        'no SnapVM cookie set by the app',
+      );
       const seen = JSON.parse(echoed.body) as { url: string; headers: Record<string, string> };
       assert.equal(seen.url, '/headers?x=1');
       assert.equal(seen.headers.cookie, 'theirs=kept');
@@ -344,6 +350,10 @@ if (skip) {
         authorization: `Bearer ${ownerToken}`,
       });
       assert.equal(nothing.status, 502);
+      assert.equal(
+        (await app('/__snapvm/other', { authorization: `Bearer ${ownerToken}` })).status,
+        404,
+      );
       assert.match(nothing.body, /nothing is listening on port 8099/);
       assert.equal((await owner.patch(`${M}/web`, { httpPort: 8080 })).status, 200);
     });
@@ -407,9 +417,10 @@ if (skip) {
       await waitForMachine(owner, `${M}/web`, (m) => m.state === 'started');
     });
 
-    test('service definitions and the machine URL survive a server restart', async () => {
+    test('service definitions and the machine URL survive a server restart; a wake longer than the hold is a 503', async () => {
       await server.stop();
-      server = await host.start();
+      // A hold shorter than a boot (~250 ms), longer than reaching a running machine.
+      server = await host.start({ SNAPVM_GATEWAY_HOLD_MS: '100' });
       port = Number(new URL(server.url).port);
       owner = new ApiClient(server.url, owner.credentials);
       const services = await owner.get(`${M}/web/services`);
@@ -417,9 +428,20 @@ if (skip) {
         services.body.items.map((s: { name: string }) => s.name),
         ['echo', 'web'],
       );
-      const served = await app('/hello.txt', { authorization: `Bearer ${ownerToken}` });
+      const auth = { authorization: `Bearer ${ownerToken}` };
+      const served = await app('/hello.txt', auth);
       assert.equal(served.status, 200, served.body);
       assert.equal(served.body, 'hello-from-web\n');
+
+      assert.equal((await owner.post(`${M}/web/stop`)).status, 202);
+      await waitForMachine(owner, `${M}/web`, (m) => m.state === 'stopped');
+      const held = await app('/hello.txt', auth);
+      assert.equal(held.status, 503, held.body);
+      assert.equal(held.headers['retry-after'], '2');
+      assert.equal(JSON.parse(held.body).error.code, 'machine_unavailable');
+      // The wake went on without the request that started it.
+      await waitForMachine(owner, `${M}/web`, (m) => m.state === 'started');
+      assert.equal((await app('/hello.txt', auth)).body, 'hello-from-web\n');
     });
   });
 }

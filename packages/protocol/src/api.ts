@@ -92,7 +92,33 @@ export const planSchema = z.object({ id: z.string(), name: z.string(), maxMachin
 export const createOrgBodySchema = z.object({ slug: nameSchema, name: displayNameSchema });
 export type CreateOrgBody = z.infer<typeof createOrgBodySchema>;
 
-export const renameOrgBodySchema = z.object({ name: displayNameSchema });
+// Idle periods in seconds; null turns that tier off. The 60 s floor is for requests: a server
+// may be configured with shorter defaults (tests, demos), so responses allow any period.
+const idleSecondsSchema = z
+  .number()
+  .int()
+  .min(60)
+  .max(30 * 24 * 3600)
+  .nullable();
+const shownIdleSecondsSchema = z.number().int().nullable();
+
+/** An org's idle defaults, which its machines inherit unless they override them. */
+export const idleSettingsSchema = z.object({
+  suspendAfterSeconds: idleSecondsSchema,
+  stopAfterSeconds: idleSecondsSchema,
+});
+export type IdleSettings = z.infer<typeof idleSettingsSchema>;
+
+export const patchOrgBodySchema = z
+  .object({
+    name: displayNameSchema.optional(),
+    idle: idleSettingsSchema.partial().strict().optional(),
+  })
+  .strict()
+  .refine((body) => body.name !== undefined || body.idle !== undefined, {
+    message: 'give name or idle',
+  });
+export type PatchOrgBody = z.infer<typeof patchOrgBodySchema>;
 
 export const orgSchema = z.object({
   id: idSchema,
@@ -100,6 +126,11 @@ export const orgSchema = z.object({
   name: z.string(),
   role: roleSchema,
   plan: planSchema,
+  /** The idle periods of every machine that does not override them. */
+  idle: z.object({
+    suspendAfterSeconds: shownIdleSecondsSchema,
+    stopAfterSeconds: shownIdleSecondsSchema,
+  }),
   createdAt: z.string(),
 });
 export type Org = z.infer<typeof orgSchema>;
@@ -175,27 +206,31 @@ export const createMachineBodySchema = z.object({
 });
 export type CreateMachineBody = z.infer<typeof createMachineBodySchema>;
 
-const idleSecondsSchema = z
-  .number()
-  .int()
-  .min(60)
-  .max(30 * 24 * 3600)
-  .nullable();
-export const idleSettingsSchema = z.object({
-  suspendAfterSeconds: idleSecondsSchema,
-  stopAfterSeconds: idleSecondsSchema,
+/** A machine's own period (seconds, or null for off), or "inherit" to follow the org's. */
+export const INHERIT = 'inherit';
+const idleOverrideSchema = z.union([idleSecondsSchema, z.literal(INHERIT)], {
+  error: 'must be whole seconds (60 or more), null for never, or "inherit"',
 });
 
 export const patchMachineBodySchema = z
   .object({
     httpPort: z.number().int().min(1).max(65535).optional(),
     urlAccess: urlAccessSchema.optional(),
-    idle: idleSettingsSchema.partial().optional(),
+    idle: z
+      .object({
+        suspendAfterSeconds: idleOverrideSchema.optional(),
+        stopAfterSeconds: idleOverrideSchema.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type PatchMachineBody = z.infer<typeof patchMachineBodySchema>;
 
 export const machineParamsSchema = z.object({ org: nameSchema, machine: nameSchema });
+
+export const idleSourceSchema = z.enum(['machine', 'org']);
+export type IdleSource = z.infer<typeof idleSourceSchema>;
 
 /** Why a machine is awake and when it will next idle (servers that run machines only). */
 export const machineActivitySchema = z.object({
@@ -227,10 +262,14 @@ export const machineSchema = z.object({
   owner: userSchema.nullable(),
   httpPort: z.number(),
   urlAccess: urlAccessSchema,
-  // The 60 s floor is for requests; a server may set shorter defaults (tests, demos).
+  /** The periods in effect, and whether each is the machine's own or the org's default. */
   idle: z.object({
-    suspendAfterSeconds: z.number().int().nullable(),
-    stopAfterSeconds: z.number().int().nullable(),
+    suspendAfterSeconds: shownIdleSecondsSchema,
+    stopAfterSeconds: shownIdleSecondsSchema,
+    source: z.object({
+      suspendAfterSeconds: idleSourceSchema,
+      stopAfterSeconds: idleSourceSchema,
+    }),
   }),
   urls: z.object({ app: z.string() }),
   activity: machineActivitySchema.optional(),

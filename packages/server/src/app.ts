@@ -118,8 +118,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       publicUrl: config.publicUrl,
       appsDomain: config.appsDomain,
       defaultRegion: 'local',
-      idleSuspendSeconds: config.lifecycle.idleSuspendSeconds,
-      idleStopSeconds: config.lifecycle.idleStopSeconds,
     },
     lifecycle: options.lifecycle ?? null,
   };

@@ -18,6 +18,8 @@ interface Case {
   /** Builds the concrete path and body for one call (fresh targets for destructive calls). */
   prepare?: (actor: ActorName) => Promise<{ path?: string; body?: unknown }>;
   body?: unknown;
+  /** Tells apart several cases of one route. */
+  note?: string;
 }
 
 let server: TestServer;
@@ -87,6 +89,13 @@ const cases: Case[] = [
     method: 'PATCH',
     route: '/api/v1/orgs/{org}',
     body: { name: 'Acme Inc' },
+    expect: [401, 404, 403, 200, 200],
+  },
+  {
+    method: 'PATCH',
+    route: '/api/v1/orgs/{org}',
+    note: 'idle defaults',
+    body: { idle: { suspendAfterSeconds: 600, stopAfterSeconds: null } },
     expect: [401, 404, 403, 200, 200],
   },
   { method: 'GET', route: '/api/v1/orgs/{org}/members', expect: [401, 404, 200, 200, 200] },
@@ -324,7 +333,7 @@ describe('authorization matrix', () => {
   });
 
   for (const c of cases) {
-    test(`${c.method} ${c.route}`, async () => {
+    test(`${c.method} ${c.route}${c.note ? ` (${c.note})` : ''}`, async () => {
       const actual: number[] = [];
       for (const actor of ACTORS) {
         const prepared = (await c.prepare?.(actor)) ?? {};

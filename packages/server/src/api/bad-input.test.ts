@@ -55,6 +55,11 @@ describe('bad input', () => {
       /body\.idle\.suspendAfterSeconds/,
     );
     assertRefused(
+      await owner.patch('/api/v1/orgs/acme', { idle: { stopAfterSeconds: -1 } }),
+      400,
+      /body\.idle\.stopAfterSeconds/,
+    );
+    assertRefused(
       await owner.post('/api/v1/orgs/acme/machines', { name: 'big', size: 'huge' }),
       400,
       /body\.size/,

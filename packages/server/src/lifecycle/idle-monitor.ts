@@ -10,6 +10,7 @@
 import type { AgentActivity, MachineState, RuntimeType } from '@snapvm/protocol';
 import { AgentClient } from '../agent-client/agent-client.js';
 import type { Database } from '../db/database.js';
+import { EFFECTIVE_IDLE_COLUMNS } from '../machines/idle-settings.js';
 import type { Reconciler } from './reconciler.js';
 import type { LifecycleLog, Runtimes } from './reconciler-runtimes.js';
 import { requestDesiredState } from './transitions.js';
@@ -33,8 +34,10 @@ interface Seen {
   persistedMs: number;
 }
 
+/** The periods are the ones in effect: the machine's own, or its org's default. */
 interface IdleRow {
   id: string;
+  org_id: string;
   runtime: RuntimeType;
   desired_state: string;
   observed_state: MachineState;
@@ -43,6 +46,10 @@ interface IdleRow {
   last_activity_at: Date | string | null;
   state_changed_at: Date | string;
 }
+
+const IDLE_ROW = `SELECT m.id, m.org_id, m.runtime, m.desired_state, m.observed_state,
+    ${EFFECTIVE_IDLE_COLUMNS}, m.last_activity_at, m.state_changed_at
+  FROM machines m JOIN orgs o ON o.id = m.org_id`;
 
 const PERSIST_MS = 60_000;
 const AGENT_TIMEOUT_MS = 2_000;
@@ -137,11 +144,9 @@ export class IdleMonitor {
   private async pollOnce(): Promise<void> {
     const rows = await this.options.db.asSystem((tx) =>
       tx.query<IdleRow>(
-        `SELECT id, runtime, desired_state, observed_state, idle_suspend_seconds,
-                idle_stop_seconds, last_activity_at, state_changed_at
-           FROM machines
-          WHERE observed_state IN ('started', 'suspended')
-            AND desired_state IN ('started', 'suspended')`,
+        `${IDLE_ROW}
+          WHERE m.observed_state IN ('started', 'suspended')
+            AND m.desired_state IN ('started', 'suspended')`,
       ),
     );
     for (const row of rows) {
@@ -162,14 +167,7 @@ export class IdleMonitor {
       this.absorb(seen, activity);
     }
     await this.persist(row.id, seen);
-    const due = dueActions(
-      row.observed_state,
-      row.desired_state,
-      row.idle_suspend_seconds,
-      row.idle_stop_seconds,
-      seen.lastActiveMs,
-    ).filter((d) => d.atMs <= Date.now());
-    const action = due.some((d) => d.action === 'stop') ? 'stop' : due[0]?.action;
+    const action = dueAction(row, seen.lastActiveMs);
     if (!seen.busy && action) await this.act(row, action, seen.lastActiveMs);
   }
 
@@ -184,21 +182,20 @@ export class IdleMonitor {
     }
     const desired = action === 'stop' ? 'stopped' : 'suspended';
     const changed = await this.options.db.asSystem(async (tx) => {
-      const [locked] = await tx.query<IdleRow & { org_id: string }>(
-        `SELECT id, org_id, runtime, desired_state, observed_state, idle_suspend_seconds,
-                idle_stop_seconds, last_activity_at, state_changed_at
-           FROM machines WHERE id = $1 FOR UPDATE`,
-        [row.id],
-      );
+      const [locked] = await tx.query<IdleRow>(`${IDLE_ROW} WHERE m.id = $1 FOR UPDATE OF m`, [
+        row.id,
+      ]);
       // Under the lock: anything that moved since the poll (a wake, a user's start, a wake
-      // in this process touching memory, another replica's activity) cancels the decision.
+      // in this process touching memory, another replica's activity, a longer period set on
+      // the machine or its org) cancels the decision.
       const seen = this.seen.get(row.id);
       if (
         !locked ||
         locked.desired_state !== row.desired_state ||
         locked.observed_state !== row.observed_state ||
         (seen && seen.lastActiveMs > decidedOn) ||
-        (locked.last_activity_at && toMs(locked.last_activity_at) > decidedOn)
+        (locked.last_activity_at && toMs(locked.last_activity_at) > decidedOn) ||
+        dueAction(locked, decidedOn) !== action
       )
         return false;
       await requestDesiredState(
@@ -266,6 +263,18 @@ export class IdleMonitor {
     );
     seen.persistedMs = seen.lastActiveMs;
   }
+}
+
+/** What idling should do to the machine now, given its last activity; stop wins. */
+function dueAction(row: IdleRow, lastActiveMs: number): 'suspend' | 'stop' | undefined {
+  const due = dueActions(
+    row.observed_state,
+    row.desired_state,
+    row.idle_suspend_seconds,
+    row.idle_stop_seconds,
+    lastActiveMs,
+  ).filter((d) => d.atMs <= Date.now());
+  return due.some((d) => d.action === 'stop') ? 'stop' : due[0]?.action;
 }
 
 /** The idle actions that apply to a machine in this state, earliest first. */

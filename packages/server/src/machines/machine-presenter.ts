@@ -9,8 +9,9 @@ import {
 } from '@snapvm/protocol';
 import { presentUser } from '../auth/user-presenter.js';
 import { iso } from '../db/values.js';
+import { EFFECTIVE_IDLE_COLUMNS, type EffectiveIdleRow, presentIdle } from './idle-settings.js';
 
-export interface MachineRow {
+export interface MachineRow extends EffectiveIdleRow {
   id: string;
   org_id: string;
   owner_id: string | null;
@@ -22,18 +23,19 @@ export interface MachineRow {
   observed_state: MachineState;
   http_port: number;
   url_access: UrlAccess;
-  idle_suspend_seconds: number | null;
-  idle_stop_seconds: number | null;
   created_at: Date;
   updated_at: Date;
   owner_email: string | null;
   owner_name: string | null;
 }
 
-/** Select list for MachineRow from `machines m LEFT JOIN users u ON u.id = m.owner_id`. */
+/**
+ * Select list for MachineRow from
+ * `machines m JOIN orgs o ON o.id = m.org_id LEFT JOIN users u ON u.id = m.owner_id`.
+ */
 export const MACHINE_COLUMNS = `m.id, m.org_id, m.owner_id, m.name, m.size, m.region, m.runtime,
-  m.desired_state, m.observed_state, m.http_port, m.url_access, m.idle_suspend_seconds,
-  m.idle_stop_seconds, m.created_at, m.updated_at, u.email AS owner_email, u.name AS owner_name`;
+  m.desired_state, m.observed_state, m.http_port, m.url_access, ${EFFECTIVE_IDLE_COLUMNS},
+  m.created_at, m.updated_at, u.email AS owner_email, u.name AS owner_name`;
 
 export interface UrlSettings {
   publicUrl: string;
@@ -60,10 +62,7 @@ export function presentMachine(row: MachineRow, orgSlug: string, urls: UrlSettin
     owner: presentUser(row.owner_id, row.owner_email, row.owner_name),
     httpPort: row.http_port,
     urlAccess: row.url_access,
-    idle: {
-      suspendAfterSeconds: row.idle_suspend_seconds,
-      stopAfterSeconds: row.idle_stop_seconds,
-    },
+    idle: presentIdle(row),
     urls: { app: machineAppUrl(row.name, orgSlug, urls) },
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),

@@ -129,7 +129,11 @@ describe('machine records', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.httpPort, 3000);
     assert.equal(res.body.urlAccess, 'org');
-    assert.deepEqual(res.body.idle, { suspendAfterSeconds: 600, stopAfterSeconds: null });
+    assert.deepEqual(res.body.idle, {
+      suspendAfterSeconds: 600,
+      stopAfterSeconds: null,
+      source: { suspendAfterSeconds: 'machine', stopAfterSeconds: 'machine' },
+    });
     const partial = await owner.patch('/api/v1/orgs/m-patch/machines/api', { httpPort: 8081 });
     assert.deepEqual(partial.body.idle, res.body.idle, 'unspecified settings stay');
   });

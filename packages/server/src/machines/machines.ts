@@ -18,6 +18,7 @@ import {
   recordCreation,
   requestDesiredState,
 } from '../lifecycle/transitions.js';
+import { idleOverrideParams } from './idle-settings.js';
 import {
   MACHINE_COLUMNS,
   type MachineRow,
@@ -27,11 +28,9 @@ import {
 
 export interface MachineSettings extends UrlSettings {
   defaultRegion: string;
-  idleSuspendSeconds: number | null;
-  idleStopSeconds: number | null;
 }
 
-const FROM = 'machines m LEFT JOIN users u ON u.id = m.owner_id';
+const FROM = 'machines m JOIN orgs o ON o.id = m.org_id LEFT JOIN users u ON u.id = m.owner_id';
 
 /**
  * A machine the caller may see, by name, locked for this transaction when `forUpdate`.
@@ -87,10 +86,11 @@ export async function createMachine(
     );
   let row: MachineRow | undefined;
   try {
+    // Idle periods are not set here: a new machine inherits its org's (the column defaults).
     [row] = await tx.query<MachineRow>(
       `INSERT INTO machines (org_id, owner_id, name, size, region, runtime, desired_state,
-                             observed_state, idle_suspend_seconds, idle_stop_seconds)
-       VALUES ($1, $2, $3, $4, $5, $6, 'started', 'creating', $7, $8)
+                             observed_state)
+       VALUES ($1, $2, $3, $4, $5, $6, 'started', 'creating')
        RETURNING id, org_id, desired_state, observed_state`,
       [
         org.orgId,
@@ -99,8 +99,6 @@ export async function createMachine(
         body.size,
         body.region ?? settings.defaultRegion,
         body.runtime,
-        settings.idleSuspendSeconds,
-        settings.idleStopSeconds,
       ],
     );
   } catch (err) {
@@ -148,6 +146,7 @@ export async function listMachines(
        FROM (SELECT * FROM machines
               WHERE org_id = $1 AND observed_state <> 'destroyed' ${ownOnly} ${afterCursor}
               ORDER BY created_at, id LIMIT $2) m
+       JOIN orgs o ON o.id = m.org_id
        LEFT JOIN users u ON u.id = m.owner_id
       ORDER BY m.created_at, m.id`,
     after ? [org.orgId, page.limit + 1, after[0], after[1]] : [org.orgId, page.limit + 1],
@@ -185,17 +184,17 @@ export async function patchMachine(
        http_port = coalesce($2, http_port),
        url_access = coalesce($3, url_access),
        idle_suspend_seconds = CASE WHEN $4 THEN $5::int ELSE idle_suspend_seconds END,
-       idle_stop_seconds = CASE WHEN $6 THEN $7::int ELSE idle_stop_seconds END,
+       idle_suspend_inherit = CASE WHEN $4 THEN $6::boolean ELSE idle_suspend_inherit END,
+       idle_stop_seconds = CASE WHEN $7 THEN $8::int ELSE idle_stop_seconds END,
+       idle_stop_inherit = CASE WHEN $7 THEN $9::boolean ELSE idle_stop_inherit END,
        updated_at = now()
      WHERE id = $1`,
     [
       machine.id,
       body.httpPort ?? null,
       body.urlAccess ?? null,
-      body.idle?.suspendAfterSeconds !== undefined,
-      body.idle?.suspendAfterSeconds ?? null,
-      body.idle?.stopAfterSeconds !== undefined,
-      body.idle?.stopAfterSeconds ?? null,
+      ...idleOverrideParams(body.idle?.suspendAfterSeconds),
+      ...idleOverrideParams(body.idle?.stopAfterSeconds),
     ],
   );
   await recordAudit(tx, {

@@ -1,4 +1,4 @@
-import type { CreateOrgBody, Org } from '@snapvm/protocol';
+import type { CreateOrgBody, IdleSettings, Org, PatchOrgBody } from '@snapvm/protocol';
 import { recordAudit } from '../audit/audit-log.js';
 import type { Actor } from '../auth/actor.js';
 import type { Database, OrgContext, Tx } from '../db/database.js';
@@ -23,6 +23,12 @@ async function readOrg(tx: Tx, orgId: string): Promise<Org> {
   return presentOrg(row);
 }
 
+/** What a new org starts with: its plan and the server's idle defaults. */
+export interface NewOrgSettings {
+  plan: string;
+  idle: IdleSettings;
+}
+
 /**
  * Creates an org with the caller as its owner. Runs on the system path: until the owner's
  * membership exists there is no org context to act in.
@@ -31,15 +37,22 @@ export function createOrg(
   db: Database,
   actor: Actor,
   body: CreateOrgBody,
-  plan: string,
+  settings: NewOrgSettings,
   ip: string,
 ): Promise<Org> {
   return db.asSystem(async (tx) => {
     let orgId: string;
     try {
       const [row] = await tx.query<{ id: string }>(
-        'INSERT INTO orgs (slug, name, plan_id) VALUES ($1, $2, $3) RETURNING id',
-        [body.slug, body.name, plan],
+        `INSERT INTO orgs (slug, name, plan_id, idle_suspend_seconds, idle_stop_seconds)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+        [
+          body.slug,
+          body.name,
+          settings.plan,
+          settings.idle.suspendAfterSeconds,
+          settings.idle.stopAfterSeconds,
+        ],
       );
       orgId = row?.id ?? '';
     } catch (err) {
@@ -82,23 +95,44 @@ export function getOrg(tx: Tx, org: OrgContext): Promise<Org> {
   return readOrg(tx, org.orgId);
 }
 
-export async function renameOrg(
+/** Renames the org and/or changes its idle defaults (admins and owners), each audited. */
+export async function patchOrg(
   tx: Tx,
   org: OrgContext,
   actor: Actor,
-  name: string,
+  body: PatchOrgBody,
   ip: string,
 ): Promise<Org> {
-  requireOrgAdmin(org, 'rename the org');
-  await tx.query('UPDATE orgs SET name = $2 WHERE id = $1', [org.orgId, name]);
-  await recordAudit(tx, {
+  requireOrgAdmin(org, body.idle ? 'change the org settings' : 'rename the org');
+  const audit = {
     orgId: org.orgId,
     actorId: actor.userId,
-    action: 'org.rename',
     targetType: 'org',
     targetId: org.orgId,
     ip,
-    details: { from: org.name, to: name },
-  });
+  };
+  if (body.name !== undefined) {
+    await tx.query('UPDATE orgs SET name = $2 WHERE id = $1', [org.orgId, body.name]);
+    await recordAudit(tx, {
+      ...audit,
+      action: 'org.rename',
+      details: { from: org.name, to: body.name },
+    });
+  }
+  if (body.idle) {
+    const [before] = await tx.query<{ suspend: number | null; stop: number | null }>(
+      `SELECT idle_suspend_seconds AS suspend, idle_stop_seconds AS stop FROM orgs
+        WHERE id = $1 FOR UPDATE`,
+      [org.orgId],
+    );
+    if (!before) throw new NotFoundError('Organization');
+    const from = { suspendAfterSeconds: before.suspend, stopAfterSeconds: before.stop };
+    const to = { ...from, ...body.idle };
+    await tx.query(
+      'UPDATE orgs SET idle_suspend_seconds = $2, idle_stop_seconds = $3 WHERE id = $1',
+      [org.orgId, to.suspendAfterSeconds, to.stopAfterSeconds],
+    );
+    await recordAudit(tx, { ...audit, action: 'org.idle_defaults', details: { from, to } });
+  }
   return readOrg(tx, org.orgId);
 }

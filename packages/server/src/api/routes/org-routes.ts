@@ -11,7 +11,7 @@ import {
   orgSchema,
   orgSlugParamsSchema,
   patchMemberBodySchema,
-  renameOrgBodySchema,
+  patchOrgBodySchema,
 } from '@snapvm/protocol';
 import { z } from 'zod';
 import {
@@ -21,13 +21,20 @@ import {
   revokeInvitation,
 } from '../../orgs/invitations.js';
 import { changeMemberRole, listMembers, removeMember } from '../../orgs/members.js';
-import { createOrg, getOrg, listOrgs, renameOrg } from '../../orgs/orgs.js';
+import { createOrg, getOrg, listOrgs, patchOrg } from '../../orgs/orgs.js';
 import { type Api, type AppDeps, inOrg } from '../deps.js';
 import { requireActor } from '../request-context.js';
 
 export function registerOrgRoutes(api: Api, deps: AppDeps): void {
   const { config, db } = deps;
   const tags = ['orgs'];
+  const newOrgSettings = {
+    plan: config.defaultPlan,
+    idle: {
+      suspendAfterSeconds: config.lifecycle.idleSuspendSeconds,
+      stopAfterSeconds: config.lifecycle.idleStopSeconds,
+    },
+  };
 
   api.post(
     '/api/v1/orgs',
@@ -41,7 +48,7 @@ export function registerOrgRoutes(api: Api, deps: AppDeps): void {
     },
     async (request, reply) => {
       const actor = await requireActor(db, request);
-      const org = await createOrg(db, actor, request.body, config.defaultPlan, request.ip);
+      const org = await createOrg(db, actor, request.body, newOrgSettings, request.ip);
       return reply.status(201).send(org);
     },
   );
@@ -66,15 +73,15 @@ export function registerOrgRoutes(api: Api, deps: AppDeps): void {
     {
       schema: {
         tags,
-        summary: 'Rename the org (admins and owners)',
+        summary: "Rename the org or change its machines' idle defaults (admins and owners)",
         params: orgSlugParamsSchema,
-        body: renameOrgBodySchema,
+        body: patchOrgBodySchema,
         response: { 200: orgSchema },
       },
     },
     (request) =>
       inOrg(deps, request, request.params.org, (tx, org, actor) =>
-        renameOrg(tx, org, actor, request.body.name, request.ip),
+        patchOrg(tx, org, actor, request.body, request.ip),
       ),
   );
 

@@ -362,6 +362,14 @@ if (skip) {
       const auth = { authorization: `Bearer ${ownerToken}` };
       assert.equal((await owner.post(`${M}/web/stop`)).status, 202);
       await waitForMachine(owner, `${M}/web`, (m) => m.state === 'stopped');
+      // Changed while the machine is stopped: the agent learns it on the wake.
+      const late = await owner.request('PUT', `${M}/web/services/late`, {
+        command: 'sleep',
+        args: ['1001'],
+      });
+      assert.equal(late.status, 201, late.text);
+      assert.equal(late.body.status, 'stopped');
+      assert.equal((await owner.delete(`${M}/web/services/echo`)).status, 204);
       const page = await app('/', { ...auth, accept: 'text/html' });
       assert.equal(page.status, 200);
       assert.match(page.body, /Waking <code>web<\/code>/);
@@ -380,6 +388,15 @@ if (skip) {
       const web = services.body.items.find((s: { name: string }) => s.name === 'web');
       assert.ok(['running', 'ready'].includes(web.status), JSON.stringify(web));
       assert.ok(web.pid > 0);
+      for (let i = 0; ; i++) {
+        const listed = (await owner.get(`${M}/web/services`)).body.items;
+        const running = listed.find((s: { name: string }) => s.name === 'late')?.status;
+        if (running === 'running') break;
+        assert.ok(i < 100, JSON.stringify(listed));
+        await sleep(50);
+      }
+      // The deleted service is gone from the machine too, not only from the list.
+      assert.equal(await exec('grep -ls "ech[o].mjs" /proc/[0-9]*/cmdline || true'), '');
 
       assert.equal((await owner.post(`${M}/web/suspend`)).status, 202);
       await waitForMachine(owner, `${M}/web`, (m) => m.state === 'suspended');
@@ -426,7 +443,7 @@ if (skip) {
       const services = await owner.get(`${M}/web/services`);
       assert.deepEqual(
         services.body.items.map((s: { name: string }) => s.name),
-        ['echo', 'web'],
+        ['late', 'web'],
       );
       const auth = { authorization: `Bearer ${ownerToken}` };
       const served = await app('/hello.txt', auth);

@@ -19,6 +19,7 @@ import { Machines } from './pages/Machines.js';
 import { Members } from './pages/Members.js';
 import { NewMachine } from './pages/NewMachine.js';
 import { NewOrg } from './pages/NewOrg.js';
+import { OrgSettings } from './pages/OrgSettings.js';
 import { SignIn } from './pages/SignIn.js';
 import { SignUp } from './pages/SignUp.js';
 
@@ -61,6 +62,7 @@ const SIGNED_IN_ROUTES: Route[] = [
   },
   { path: '/orgs/:org/members', render: (p) => <Members org={p.org as string} /> },
   { path: '/orgs/:org/audit', render: (p) => <Audit org={p.org as string} /> },
+  { path: '/orgs/:org/settings', render: (p) => <OrgSettings org={p.org as string} /> },
 ];
 
 const INVITATION_ROUTES = ['/invite/:token', '/invitations/:token', '/invitations/:token/accept'];

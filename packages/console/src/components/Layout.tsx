@@ -4,12 +4,13 @@ import { navigate, pathTo } from '../lib/router.js';
 import { defaultOrg, useSession } from '../lib/session-context.js';
 import { Link } from './Link.js';
 
-export type Section = 'machines' | 'members' | 'audit' | 'account' | 'orgs';
+export type Section = 'machines' | 'members' | 'audit' | 'settings' | 'account' | 'orgs';
 
 const SECTION_TITLES: Record<Section, string> = {
   machines: 'Machines',
   members: 'Members',
   audit: 'Audit log',
+  settings: 'Settings',
   account: 'Account',
   orgs: 'Organizations',
 };
@@ -45,6 +46,11 @@ export function Layout({
         id: 'audit',
         label: 'Audit log',
         href: pathTo('orgs', currentOrg.slug, 'audit'),
+      });
+      navItems.push({
+        id: 'settings',
+        label: 'Settings',
+        href: pathTo('orgs', currentOrg.slug, 'settings'),
       });
     }
   }

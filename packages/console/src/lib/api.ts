@@ -8,6 +8,9 @@ import type {
   MachineState,
   Me,
   Member,
+  Org,
+  PatchMachineBody,
+  PatchOrgBody,
   Role,
   Service,
   ServiceDefinitionInput,
@@ -26,6 +29,7 @@ export type {
   MachineState,
   Me,
   Member,
+  Org,
   Role,
   Service,
   ServiceDefinitionInput,
@@ -92,6 +96,8 @@ export const api = {
 
   createOrg: (body: { slug: string; name: string }) =>
     requestJson<OrgMembership>('POST', '/api/v1/orgs', body),
+  getOrg: (org: string) => requestJson<Org>('GET', orgPath(org)),
+  updateOrg: (org: string, body: PatchOrgBody) => requestJson<Org>('PATCH', orgPath(org), body),
   listMembers: (org: string) => requestJson<Page<Member>>('GET', `${orgPath(org)}/members`),
   changeRole: (org: string, userId: string, role: Role) =>
     requestJson<Member>('PATCH', `${orgPath(org)}/members/${enc(userId)}`, { role }),
@@ -117,7 +123,7 @@ export const api = {
     org: string,
     body: { name: string; size?: string; region?: string; runtime?: string },
   ) => requestJson<Machine>('POST', `${orgPath(org)}/machines`, body),
-  updateMachine: (org: string, machine: string, body: { urlAccess?: UrlAccess }) =>
+  updateMachine: (org: string, machine: string, body: PatchMachineBody) =>
     requestJson<Machine>('PATCH', machinePath(org, machine), body),
   machineAction: (org: string, machine: string, action: 'start' | 'stop' | 'suspend') =>
     requestJson<unknown>('POST', `${machinePath(org, machine)}/${action}`),

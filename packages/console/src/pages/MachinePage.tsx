@@ -1,6 +1,7 @@
 import { type KeyboardEvent, useEffect, useRef, useState } from 'react';
 import { CopyButton } from '../components/CopyButton.js';
 import { FormError } from '../components/Form.js';
+import { IdleForm } from '../components/IdleSettings.js';
 import { Layout } from '../components/Layout.js';
 import { Link } from '../components/Link.js';
 import { Services } from '../components/Services.js';
@@ -17,7 +18,8 @@ import {
   type UrlAccess,
 } from '../lib/api.js';
 import { ApiError } from '../lib/api-client.js';
-import { formatAge, formatDuration, formatTime, userName } from '../lib/format.js';
+import { formatAge, formatTime, userName } from '../lib/format.js';
+import { draftFor, IDLE_TIERS, periodLabel } from '../lib/idle-form.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { useResource } from '../lib/use-resource.js';
 
@@ -90,6 +92,7 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
             </section>
             <UrlCard org={org} machine={machine.data} onChange={machine.reload} />
           </div>
+          <IdleCard org={org} machine={machine.data} onChange={machine.reload} />
           <Sessions org={org} machine={machine.data} />
           <Services org={org} machine={machine.data.name} />
           <section className="card" aria-labelledby="timeline-heading">
@@ -432,17 +435,67 @@ function Sessions({ org, machine }: { org: string; machine: Machine }) {
   );
 }
 
-/** "suspends after 15 min, stops after 2 h" — what the idle scheduler will do. */
+/** "suspends after 15 min (org default), stops after 2 h (this machine)". */
 function idleSummary(idle: Machine['idle'] | undefined): string {
   if (!idle) return '—';
+  const from = (tier: 'suspendAfterSeconds' | 'stopAfterSeconds') =>
+    idle.source[tier] === 'org' ? 'org default' : 'this machine';
   const parts: string[] = [];
   if (idle.suspendAfterSeconds !== null) {
-    parts.push(`suspends after ${formatDuration(idle.suspendAfterSeconds)}`);
-  }
+    parts.push(
+      `suspends after ${periodLabel(idle.suspendAfterSeconds)} (${from('suspendAfterSeconds')})`,
+    );
+  } else parts.push(`never suspends (${from('suspendAfterSeconds')})`);
   if (idle.stopAfterSeconds !== null) {
-    parts.push(`stops after ${formatDuration(idle.stopAfterSeconds)}`);
-  }
-  return parts.length ? parts.join(', ') : 'keeps running';
+    parts.push(`stops after ${periodLabel(idle.stopAfterSeconds)} (${from('stopAfterSeconds')})`);
+  } else parts.push(`never stops (${from('stopAfterSeconds')})`);
+  return parts.join(', ');
+}
+
+/** The machine's own idle periods, or the org's defaults, which it then follows. */
+function IdleCard({
+  org,
+  machine,
+  onChange,
+}: {
+  org: string;
+  machine: Machine;
+  onChange: () => void;
+}) {
+  const orgSettings = useResource(`org:${org}`, () => api.getOrg(org));
+  const idle = machine.idle;
+  const defaults = orgSettings.data?.idle;
+  return (
+    <section className="card" aria-labelledby="idle-heading">
+      <h2 id="idle-heading">Idle</h2>
+      <p className="field-hint">
+        With nothing attached, running or serving traffic, the machine is suspended after the first
+        period and stopped after the second. "Org default" follows the organization's setting, also
+        when it changes later.
+      </p>
+      {orgSettings.error && !defaults ? (
+        <ErrorNotice error={orgSettings.error} retry={orgSettings.reload} />
+      ) : !defaults ? (
+        <Loading what="the org's defaults" />
+      ) : (
+        <IdleForm
+          key={IDLE_TIERS.map((tier) => `${idle.source[tier]}:${idle[tier]}`).join('/')}
+          initial={{
+            suspendAfterSeconds: draftFor(
+              idle.suspendAfterSeconds,
+              idle.source.suspendAfterSeconds,
+            ),
+            stopAfterSeconds: draftFor(idle.stopAfterSeconds, idle.source.stopAfterSeconds),
+          }}
+          orgDefaults={defaults}
+          onSave={async (body) => {
+            await api.updateMachine(org, machine.name, { idle: body });
+            onChange();
+          }}
+        />
+      )}
+    </section>
+  );
 }
 
 /** Tab and Shift+Tab cycle inside a modal dialog instead of reaching the page behind it. */

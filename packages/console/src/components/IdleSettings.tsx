@@ -15,7 +15,8 @@ export type IdleBody = Record<IdleTier, number | null | 'inherit'>;
 
 /**
  * Edits both idle tiers. With `orgDefaults` (a machine) each tier may also follow the org's
- * default. Give it a `key` that changes with the saved values so it starts over after a save.
+ * default. `initial` is read once: after a save the drafts already are what was saved, and
+ * starting over on every poll of the page would throw away what the person is typing.
  */
 export function IdleForm({
   initial,
@@ -105,7 +106,7 @@ function TierField({
   const id = useId();
   const label = TIER_LABELS[tier];
   return (
-    <fieldset className={`field idle-tier${error ? ' field-invalid' : ''}`}>
+    <fieldset className="idle-tier">
       <legend>{label}</legend>
       <select
         aria-label={label}

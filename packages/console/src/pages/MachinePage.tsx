@@ -19,7 +19,7 @@ import {
 } from '../lib/api.js';
 import { ApiError } from '../lib/api-client.js';
 import { formatAge, formatTime, userName } from '../lib/format.js';
-import { draftFor, IDLE_TIERS, periodLabel } from '../lib/idle-form.js';
+import { draftFor, periodLabel } from '../lib/idle-form.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { useResource } from '../lib/use-resource.js';
 
@@ -479,7 +479,6 @@ function IdleCard({
         <Loading what="the org's defaults" />
       ) : (
         <IdleForm
-          key={IDLE_TIERS.map((tier) => `${idle.source[tier]}:${idle[tier]}`).join('/')}
           initial={{
             suspendAfterSeconds: draftFor(
               idle.suspendAfterSeconds,

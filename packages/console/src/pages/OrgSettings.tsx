@@ -32,7 +32,6 @@ export function OrgSettings({ org }: { org: string }) {
           </p>
           {canManageOrg(role) ? (
             <IdleForm
-              key={`${idle.suspendAfterSeconds}/${idle.stopAfterSeconds}`}
               initial={{
                 suspendAfterSeconds: draftFor(idle.suspendAfterSeconds),
                 stopAfterSeconds: draftFor(idle.stopAfterSeconds),
@@ -53,8 +52,9 @@ export function OrgSettings({ org }: { org: string }) {
           ) : (
             <Empty title="Only admins and owners can change these">
               <p>
-                Machines suspend after {periodLabel(idle.suspendAfterSeconds)} and stop after{' '}
-                {periodLabel(idle.stopAfterSeconds)} unless their owner says otherwise.
+                Machines {tierSentence('suspend', idle.suspendAfterSeconds)} and{' '}
+                {tierSentence('stop', idle.stopAfterSeconds)} when idle, unless their owner sets
+                their own.
               </p>
             </Empty>
           )}
@@ -62,4 +62,9 @@ export function OrgSettings({ org }: { org: string }) {
       )}
     </Layout>
   );
+}
+
+/** "suspend after 5 min" or "never suspend". */
+function tierSentence(verb: 'suspend' | 'stop', seconds: number | null): string {
+  return seconds === null ? `never ${verb}` : `${verb} after ${periodLabel(seconds)}`;
 }

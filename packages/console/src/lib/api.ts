@@ -129,8 +129,11 @@ export const api = {
     requestJson<unknown>('POST', `${machinePath(org, machine)}/${action}`),
   destroyMachine: (org: string, machine: string) =>
     requestJson<unknown>('DELETE', machinePath(org, machine)),
-  listMachineEvents: (org: string, machine: string) =>
-    requestJson<Page<MachineEvent>>('GET', `${machinePath(org, machine)}/events`),
+  listMachineEvents: (org: string, machine: string, cursor: string | null = null) =>
+    requestJson<Page<MachineEvent>>(
+      'GET',
+      `${machinePath(org, machine)}/events?limit=100${cursor ? `&cursor=${enc(cursor)}` : ''}`,
+    ),
 
   listSessions: (org: string, machine: string) =>
     requestJson<Page<TerminalSession>>('GET', `${machinePath(org, machine)}/sessions`),

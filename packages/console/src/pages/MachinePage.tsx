@@ -4,13 +4,14 @@ import { FormError } from '../components/Form.js';
 import { IdleForm } from '../components/IdleSettings.js';
 import { Layout } from '../components/Layout.js';
 import { Link } from '../components/Link.js';
+import { MachineActivity } from '../components/MachineActivity.js';
+import { MachineTimeline } from '../components/MachineTimeline.js';
 import { Services } from '../components/Services.js';
 import { StateBadge } from '../components/StateBadge.js';
 import { Empty, ErrorNotice, errorMessage, Loading } from '../components/States.js';
 import {
   api,
   type Machine,
-  type MachineEvent,
   type MachineState,
   ownerLabel,
   type TerminalSession,
@@ -18,7 +19,7 @@ import {
   type UrlAccess,
 } from '../lib/api.js';
 import { ApiError } from '../lib/api-client.js';
-import { formatAge, formatTime, userName } from '../lib/format.js';
+import { formatAge, formatTime } from '../lib/format.js';
 import { draftFor, periodLabel } from '../lib/idle-form.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { useResource } from '../lib/use-resource.js';
@@ -49,10 +50,6 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
   const machine = useResource(`machine:${org}/${name}`, () => api.getMachine(org, name), {
     poll: { transitional: (data) => TRANSITIONAL_STATES.has(data.state) },
   });
-  const state = machine.data?.state;
-  const events = useResource(`events:${org}/${name}:${state}`, () =>
-    api.listMachineEvents(org, name),
-  );
 
   return (
     <Layout org={org} section="machines">
@@ -72,6 +69,7 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
             <Controls org={org} machine={machine.data} onChange={machine.reload} />
           </div>
           {machine.error ? <ErrorNotice error={machine.error} /> : null}
+          <MachineActivity machine={machine.data} />
           <div className="grid-2">
             <section className="card" aria-labelledby="details-heading">
               <h2 id="details-heading">Details</h2>
@@ -95,50 +93,14 @@ export function MachinePage({ org, machine: name }: { org: string; machine: stri
           <IdleCard org={org} machine={machine.data} onChange={machine.reload} />
           <Sessions org={org} machine={machine.data} />
           <Services org={org} machine={machine.data.name} />
-          <section className="card" aria-labelledby="timeline-heading">
-            <h2 id="timeline-heading">Timeline</h2>
-            {events.error && !events.data ? (
-              <ErrorNotice error={events.error} retry={events.reload} />
-            ) : !events.data ? (
-              <Loading what="events" />
-            ) : events.data.items.length === 0 ? (
-              <p className="muted">No events yet.</p>
-            ) : (
-              <ol className="timeline">
-                {events.data.items.map((event, index) => (
-                  <TimelineItem key={event.id ?? index} event={event} />
-                ))}
-              </ol>
-            )}
-          </section>
+          <MachineTimeline
+            org={org}
+            machine={machine.data.name}
+            revision={`${machine.data.state}/${machine.data.desiredState}`}
+          />
         </>
       )}
     </Layout>
-  );
-}
-
-function TimelineItem({ event }: { event: MachineEvent }) {
-  const { from, to, reason, at } = event;
-  return (
-    <li data-kind={event.kind}>
-      <span className="timeline-what">
-        {event.kind === 'desired' ? (
-          <>
-            asked for <strong>{to}</strong>
-          </>
-        ) : (
-          <>
-            {from ? `${from} → ` : ''}
-            <strong>{to}</strong>
-          </>
-        )}
-      </span>
-      {reason ? <span className="chip">{reason}</span> : null}
-      {event.actor ? <span className="muted">by {userName(event.actor)}</span> : null}
-      <time dateTime={at} title={formatTime(at)} className="muted">
-        {formatAge(at)}
-      </time>
-    </li>
   );
 }
 

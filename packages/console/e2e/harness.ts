@@ -28,21 +28,26 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** This file's machines: its own bridge, subnet, uids, cgroup and mounts (see lifecycle tests). */
-const LANE = 32;
-const MACHINE_ENV = {
-  SNAPVM_LIFECYCLE: 'on',
-  SNAPVM_IMAGE_CACHE: process.env.SNAPVM_IMAGE_CACHE || '/var/cache/snapvm-images',
-  SNAPVM_MACHINE_MOUNT_DIR: `/run/snapvm-test-${LANE}`,
-  SNAPVM_MACHINE_BRIDGE: `snapvmt${LANE}`,
-  SNAPVM_MACHINE_VETH_PREFIX: `t${LANE}-`,
-  SNAPVM_MACHINE_SUBNET: `10.${100 + LANE}`,
-  SNAPVM_MACHINE_UID_BASE: String(10_000_000 + LANE * 10 * 65_536),
-  SNAPVM_CGROUP_PARENT: `snapvm-test-${LANE}`,
-  SNAPVM_RECONCILE_INTERVAL_MS: '1000',
-  SNAPVM_IDLE_SUSPEND_SECONDS: '0',
-  SNAPVM_IDLE_STOP_SECONDS: '0',
-};
+/**
+ * A host lane: its own bridge, subnet, uids, cgroup and mounts (see lifecycle tests), so
+ * e2e files with machines can run beside each other and beside the server's tests.
+ */
+const DEFAULT_LANE = 32;
+function machineEnv(lane: number) {
+  return {
+    SNAPVM_LIFECYCLE: 'on',
+    SNAPVM_IMAGE_CACHE: process.env.SNAPVM_IMAGE_CACHE || '/var/cache/snapvm-images',
+    SNAPVM_MACHINE_MOUNT_DIR: `/run/snapvm-test-${lane}`,
+    SNAPVM_MACHINE_BRIDGE: `snapvmt${lane}`,
+    SNAPVM_MACHINE_VETH_PREFIX: `t${lane}-`,
+    SNAPVM_MACHINE_SUBNET: `10.${100 + lane}`,
+    SNAPVM_MACHINE_UID_BASE: String(10_000_000 + lane * 10 * 65_536),
+    SNAPVM_CGROUP_PARENT: `snapvm-test-${lane}`,
+    SNAPVM_RECONCILE_INTERVAL_MS: '1000',
+    SNAPVM_IDLE_SUSPEND_SECONDS: '0',
+    SNAPVM_IDLE_STOP_SECONDS: '0',
+  };
+}
 
 /** Why machines cannot run here, or undefined when they can. */
 export function machinesSkipReason(): string | undefined {
@@ -174,8 +179,14 @@ export interface Person {
   problems: string[];
 }
 
-/** Starts the server on a temp data dir; with `machines`, machines really run (as root). */
-export async function startStack(options: { machines?: boolean } = {}): Promise<Stack> {
+/**
+ * Starts the server on a temp data dir; with `machines`, machines really run (as root) on
+ * `lane` (default 32). `env` adds server settings (e.g. a faster idle poll).
+ */
+export async function startStack(
+  options: { machines?: boolean; lane?: number; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const lane = options.lane ?? DEFAULT_LANE;
   const dataDir = mkdtempSync(join(tmpdir(), 'snapvm-console-e2e-'));
   mkdirSync(artifactsDir, { recursive: true });
   const serverPort = await freePort();
@@ -186,7 +197,7 @@ export async function startStack(options: { machines?: boolean } = {}): Promise<
     await browser?.close().catch(() => undefined);
     await relay?.close();
     for (const child of children.reverse()) await stopChild(child);
-    if (options.machines) await destroyMachines(dataDir);
+    if (options.machines) await destroyMachines(dataDir, lane);
     rmSync(dataDir, { recursive: true, force: true, maxRetries: 3 });
   };
   try {
@@ -195,7 +206,10 @@ export async function startStack(options: { machines?: boolean } = {}): Promise<
       relay = await startRelay(serverPort);
       url = relay.url;
     }
-    const server = await startServer(serverPort, url, dataDir, options.machines ? MACHINE_ENV : {});
+    const server = await startServer(serverPort, url, dataDir, {
+      ...(options.machines ? machineEnv(lane) : {}),
+      ...options.env,
+    });
     children.push(server.child);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -235,7 +249,8 @@ export async function startStack(options: { machines?: boolean } = {}): Promise<
 }
 
 /** Whatever machines the server left running (a failed test) go, with their host resources. */
-async function destroyMachines(dataDir: string): Promise<void> {
+async function destroyMachines(dataDir: string, lane: number): Promise<void> {
+  const env = machineEnv(lane);
   const driverModule = pathToFileURL(
     join(repoRoot, 'packages/server/dist/runtime/local/local-driver.js'),
   ).href;
@@ -250,24 +265,24 @@ async function destroyMachines(dataDir: string): Promise<void> {
   };
   const driver = new LocalDriver({
     dataDir,
-    mountDir: MACHINE_ENV.SNAPVM_MACHINE_MOUNT_DIR,
+    mountDir: env.SNAPVM_MACHINE_MOUNT_DIR,
     image: async () => {
       throw new Error('no machine is created here');
     },
     agentDir: join(repoRoot, 'packages/agent/dist/bundle'),
     network: {
-      bridge: MACHINE_ENV.SNAPVM_MACHINE_BRIDGE,
-      vethPrefix: MACHINE_ENV.SNAPVM_MACHINE_VETH_PREFIX,
-      subnet: MACHINE_ENV.SNAPVM_MACHINE_SUBNET,
+      bridge: env.SNAPVM_MACHINE_BRIDGE,
+      vethPrefix: env.SNAPVM_MACHINE_VETH_PREFIX,
+      subnet: env.SNAPVM_MACHINE_SUBNET,
     },
-    cgroupParent: MACHINE_ENV.SNAPVM_CGROUP_PARENT,
-    uidBase: Number(MACHINE_ENV.SNAPVM_MACHINE_UID_BASE),
+    cgroupParent: env.SNAPVM_CGROUP_PARENT,
+    uidBase: Number(env.SNAPVM_MACHINE_UID_BASE),
   });
   for (const machine of await driver.list()) await driver.destroy(machine.id).catch(() => {});
   await driver.close();
   // Only when empty: never recurse through what might still be a machine's mount.
   try {
-    rmdirSync(MACHINE_ENV.SNAPVM_MACHINE_MOUNT_DIR);
+    rmdirSync(env.SNAPVM_MACHINE_MOUNT_DIR);
   } catch {}
 }
 

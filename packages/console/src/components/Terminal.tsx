@@ -4,10 +4,11 @@ import { Unicode11Addon } from '@xterm/addon-unicode11';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import { Terminal as XTerm } from '@xterm/xterm';
 import { useEffect, useRef, useState } from 'react';
-import { attachUrl } from '../lib/api.js';
-import { pathTo } from '../lib/router.js';
+import { api, attachUrl } from '../lib/api.js';
+import { navigate, pathTo } from '../lib/router.js';
 import { type ConnectionInfo, TerminalConnection } from '../lib/terminal-connection.js';
 import { Link } from './Link.js';
+import { errorMessage } from './States.js';
 
 const STATUS_TEXT: Record<ConnectionInfo['status'], string> = {
   connecting: 'Connecting…',
@@ -45,6 +46,8 @@ export function Terminal({
   const fitRef = useRef<FitAddon | null>(null);
   const termRef = useRef<XTerm | null>(null);
   const [info, setInfo] = useState<ConnectionInfo | null>(null);
+  const [opening, setOpening] = useState(false);
+  const [openError, setOpenError] = useState<string | null>(null);
 
   useEffect(() => {
     const host = hostRef.current;
@@ -145,6 +148,33 @@ export function Terminal({
             Back to {machine}
           </Link>
         ) : null}
+        {status === 'closed' ? (
+          // Sessions end with a stopped machine: offer the obvious next step in place.
+          <button
+            type="button"
+            className="button button-small button-primary"
+            disabled={opening}
+            onClick={async () => {
+              setOpening(true);
+              setOpenError(null);
+              try {
+                const term = termRef.current;
+                const created = await api.createSession(org, machine, {
+                  cols: term?.cols ?? 120,
+                  rows: term?.rows ?? 32,
+                });
+                navigate(pathTo('orgs', org, 'machines', machine, 'sessions', created.id));
+              } catch (failure) {
+                setOpenError(errorMessage(failure));
+              } finally {
+                setOpening(false);
+              }
+            }}
+          >
+            {opening ? 'Opening…' : 'New terminal'}
+          </button>
+        ) : null}
+        {openError ? <span className="field-error">{openError}</span> : null}
         {status === 'reconnecting' ? (
           <button
             type="button"

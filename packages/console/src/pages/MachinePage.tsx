@@ -304,7 +304,8 @@ function UrlCard({
 }
 
 function Sessions({ org, machine }: { org: string; machine: Machine }) {
-  const sessions = useResource(`sessions:${org}/${machine.name}`, () =>
+  // Sessions end when the machine stops: the list is read again on every state change.
+  const sessions = useResource(`sessions:${org}/${machine.name}:${machine.state}`, () =>
     api.listSessions(org, machine.name),
   );
   const [error, setError] = useState<string | null>(null);

@@ -21,6 +21,7 @@ import { readJsonBody } from './http/body.js';
 import { HttpError, notFound, parseOrThrow, sendError, sendJson } from './http/errors.js';
 import { log } from './log.js';
 import { proxyHttp, proxyUpgrade, writeRawError } from './proxy/port-proxy.js';
+import { openTunnel } from './proxy/port-tunnel.js';
 import { ServiceManager } from './services/service-manager.js';
 import { handleAttachSocket } from './sessions/attach-socket.js';
 import { SessionManager } from './sessions/session-manager.js';
@@ -99,6 +100,8 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
     };
 
     if (resource === 'proxy') return proxyHttp(req, res, token, activity);
+    if (resource === 'tunnel')
+      throw new HttpError(426, 'upgrade_required', 'a tunnel is opened with an Upgrade request');
     if (resource === 'health' && parts.length === 2) {
       allow('GET');
       return sendJson(res, 200, health());
@@ -222,6 +225,10 @@ export async function startAgent(config: AgentConfig): Promise<RunningAgent> {
       if (parts[0] !== 'v1') throw notFound(`WebSocket route ${url.pathname}`);
       if (parts[1] === 'proxy') {
         proxyUpgrade(req, socket, head, token, activity);
+        return;
+      }
+      if (parts[1] === 'tunnel') {
+        openTunnel(req, socket, head, activity);
         return;
       }
       if (parts.length === 4 && parts[1] === 'sessions' && parts[3] === 'attach') {

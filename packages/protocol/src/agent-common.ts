@@ -10,6 +10,13 @@ export const AGENT_API_PREFIX = '/v1';
  * keeps the app's own `Authorization` header. */
 export const AGENT_TOKEN_HEADER = 'x-snapvm-agent-token';
 
+/** `Upgrade` protocol of `GET /v1/tunnel/:port`: after the 101 the connection is a plain
+ * TCP connection to 127.0.0.1:<port> inside the machine, with no HTTP parsing in the agent. */
+export const AGENT_TUNNEL_PROTOCOL = 'snapvm-tcp';
+
+/** Path of the agent's raw TCP tunnel to a port inside the machine. */
+export const agentTunnelPath = (port: number) => `/v1/tunnel/${port}`;
+
 export const agentErrorSchema = z.object({
   error: z.object({
     code: z.string(),

@@ -22,14 +22,20 @@ const HOP_BY_HOP = [
   'transfer-encoding',
 ];
 
+/** A port inside the machine as written in a path segment. */
+export function parsePort(text: string | undefined): number {
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text ?? '') || port < 1 || port > 65535) {
+    throw new HttpError(400, 'invalid_port', 'port must be a number from 1 to 65535', 'port');
+  }
+  return port;
+}
+
 /** Splits `/v1/proxy/<port>/<rest>` into the port and the path to request inside. */
 export function parseProxyTarget(url: string): { port: number; path: string } {
   const match = /^\/v1\/proxy\/([^/?]*)(.*)$/.exec(url);
-  const port = Number(match?.[1]);
-  if (!match || !/^\d{1,5}$/.test(match[1] ?? '') || port < 1 || port > 65535) {
-    throw new HttpError(400, 'invalid_port', 'port must be a number from 1 to 65535', 'port');
-  }
-  const rest = match[2] ?? '';
+  const port = parsePort(match?.[1]);
+  const rest = match?.[2] ?? '';
   return { port, path: rest.startsWith('/') ? rest : `/${rest}` };
 }
 
@@ -48,7 +54,7 @@ function forwardHeaders(headers: IncomingHttpHeaders, tokenSource: TokenSource, 
   return out;
 }
 
-const badGateway = (port: number, err: Error) =>
+export const badGateway = (port: number, err: Error) =>
   new HttpError(
     502,
     'upstream_unreachable',
@@ -152,7 +158,9 @@ export function proxyUpgrade(
 
 export function writeRawError(socket: Socket, err: HttpError): void {
   if (!socket.writable) return;
-  const body = JSON.stringify({ error: { code: err.code, message: err.message } });
+  const body = JSON.stringify({
+    error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) },
+  });
   socket.end(
     `HTTP/1.1 ${err.status} ${err.status === 502 ? 'Bad Gateway' : 'Error'}\r\n` +
       'content-type: application/json; charset=utf-8\r\n' +

@@ -3,7 +3,7 @@
 // to the machine's HTTP port, bodies streaming both ways, WebSocket upgrades included.
 // A machine that is not running is woken on the first request (one wake shared by all).
 import {
-  Agent,
+  type Agent,
   type ClientRequest,
   type IncomingMessage,
   request,
@@ -25,6 +25,7 @@ import {
 import { type AppHost, parseAppHost } from './app-host.js';
 import { messagePage, nothingListeningPage, wakePage } from './app-pages.js';
 import type { MachineAgents } from './machine-agents.js';
+import { createTunnelPool, TunnelRefusedError } from './tunnel-pool.js';
 
 export interface AppGatewayOptions {
   db: Database;
@@ -411,17 +412,16 @@ export class AppGateway {
   }
 
   private pool(target: Target, endpoint: AgentEndpoint): Agent {
-    const key = `${target.id}:${endpoint.token}`;
+    const key = `${target.id}:${target.port}:${endpoint.token}`;
     let pool = this.pools.get(key);
     if (!pool) {
+      // A new agent (a restart) or a new port: the old tunnels lead nowhere useful.
       for (const [old, agent] of this.pools)
         if (old.startsWith(`${target.id}:`)) {
           agent.destroy();
           this.pools.delete(old);
         }
-      // Connections to the agent are reused; each is opened through the driver's connect().
-      pool = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 });
-      Object.assign(pool, { createConnection: () => endpoint.connect() });
+      pool = createTunnelPool(endpoint, target.port);
       this.pools.set(key, pool);
     }
     return pool;
@@ -441,45 +441,45 @@ export class AppGateway {
         if (!res.writableFinished) upstream?.destroy();
         resolve();
       });
+      let retriedReset = false;
       const attempt = () => {
         if (res.destroyed) return;
-        upstream = request({
+        const sent = request({
           agent: this.pool(target, endpoint),
           method: req.method ?? 'GET',
-          path: `/v1/proxy/${target.port}${req.url ?? '/'}`,
-          headers: {
-            ...this.forwardHeaders(req, host, false),
-            [AGENT_TOKEN_HEADER]: endpoint.token,
-          },
+          path: req.url ?? '/',
+          headers: this.forwardHeaders(req, host, false),
         });
-        upstream.on('response', (answer) => {
-          const fromAgent =
-            answer.statusCode === 502 &&
-            answer.headers['content-type']?.includes('application/json');
-          if (!fromAgent) {
-            res.writeHead(answer.statusCode ?? 502, answer.statusMessage, responseHeaders(answer));
-            answer.pipe(res);
-            return;
-          }
-          // The agent's own 502: nothing listens on the port (yet: a service may be starting).
-          answer.resume();
-          if (Date.now() < retryUntil) {
-            setTimeout(attempt, 25);
-            return;
-          }
-          this.fail(
-            req,
-            res,
-            new GatewayResponse(
-              502,
-              'nothing_listening',
-              `Nothing is listening on port ${target.port} in machine "${target.name}".`,
-              nothingListeningPage(target.name, target.port),
-            ),
-          );
+        upstream = sent;
+        sent.on('response', (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.statusMessage, responseHeaders(answer));
+          answer.pipe(res);
         });
-        upstream.on('error', (err) => {
+        sent.on('error', (err) => {
           if (res.headersSent) return res.destroy();
+          if (err instanceof TunnelRefusedError && err.status === 502) {
+            // Nothing listens on the port (yet: a service may be starting).
+            if (Date.now() < retryUntil) {
+              setTimeout(attempt, 25);
+              return;
+            }
+            return this.fail(
+              req,
+              res,
+              new GatewayResponse(
+                502,
+                'nothing_listening',
+                `Nothing is listening on port ${target.port} in machine "${target.name}".`,
+                nothingListeningPage(target.name, target.port),
+              ),
+            );
+          }
+          // The app closed a kept-alive connection just as this request went out on it.
+          if (sent.reusedSocket && !retriedReset && bodiless(req)) {
+            retriedReset = true;
+            attempt();
+            return;
+          }
           this.fail(
             req,
             res,
@@ -491,8 +491,8 @@ export class AppGateway {
           );
         });
         // Retries happen only for bodiless requests, whose (empty) body is already read.
-        if (bodiless(req)) upstream.end();
-        else req.pipe(upstream);
+        if (bodiless(req)) sent.end();
+        else req.pipe(sent);
       };
       attempt();
     });
@@ -509,11 +509,17 @@ export class AppGateway {
   /** What enters the machine: no SnapVM credentials, and where the request really came from. */
   private forwardHeaders(req: IncomingMessage, host: AppHost, upgrade: boolean) {
     const headers: Record<string, string | string[]> = {};
+    // Headers the client's Connection names are hop-by-hop too (RFC 9110 §7.6.1).
+    const listed =
+      !upgrade && req.headers.connection
+        ? req.headers.connection.split(',').map((h) => h.trim().toLowerCase())
+        : null;
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined) continue;
       if (name === AGENT_TOKEN_HEADER || name.startsWith('x-forwarded-')) continue;
       if (HOP_BY_HOP.has(name) && !(upgrade && (name === 'connection' || name === 'upgrade')))
         continue;
+      if (listed?.includes(name)) continue;
       headers[name] = value;
     }
     if (

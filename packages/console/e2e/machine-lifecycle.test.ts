@@ -200,7 +200,10 @@ it('Suspend turns the badge to suspended and the activity line says how it wakes
     page,
     /^Suspended — wakes when you open a terminal or its URL · will stop in (1 h|59 min) unless something wakes it$/,
   );
-  // Suspended machines keep their sessions, so the terminal stays listed with the way back.
+  // Suspended machines keep their sessions, but reading the list would wake the machine.
+  await page
+    .getByRole('heading', { name: 'Terminals are listed while the machine runs' })
+    .waitFor({ timeout: 15_000 });
   assert.deepEqual(
     (await page.getByRole('button', { name: /^(Start|Stop|Suspend)$/ }).allTextContents()).sort(),
     ['Start', 'Stop'],
@@ -284,7 +287,9 @@ it("a stopped machine's terminal shows it waking, says the session ended, and a 
   await status.and(page.locator('[data-status="closed"]')).waitFor({ timeout: 30_000 });
   const statuses = await seen(page, 'status');
   assert.ok(statuses.includes('waking'), `statuses: ${statuses.join(' → ')}`);
-  await status.getByText('This terminal session no longer exists. Start a new one.').waitFor();
+  await status
+    .getByText(/^This terminal session no longer exists \(it was ended, or its machine stopped\)/)
+    .waitFor();
   await screenshots(page, '36-terminal-session-gone');
   await status.getByRole('button', { name: 'New terminal' }).click();
   await page.waitForURL((url) => url.pathname !== sessionPath && /\/sessions\//.test(url.pathname));

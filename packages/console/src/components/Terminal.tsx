@@ -143,47 +143,49 @@ export function Terminal({
         <span className="status-dot" aria-hidden="true" />
         <span>{STATUS_TEXT[status]}</span>
         {info ? <span className="muted">{statusDetail(info)}</span> : null}
-        {status === 'exited' || status === 'closed' ? (
-          <Link className="button button-small" href={pathTo('orgs', org, 'machines', machine)}>
-            Back to {machine}
-          </Link>
-        ) : null}
-        {status === 'closed' ? (
-          // Sessions end with a stopped machine: offer the obvious next step in place.
-          <button
-            type="button"
-            className="button button-small button-primary"
-            disabled={opening}
-            onClick={async () => {
-              setOpening(true);
-              setOpenError(null);
-              try {
-                const term = termRef.current;
-                const created = await api.createSession(org, machine, {
-                  cols: term?.cols ?? 120,
-                  rows: term?.rows ?? 32,
-                });
-                navigate(pathTo('orgs', org, 'machines', machine, 'sessions', created.id));
-              } catch (failure) {
-                setOpenError(errorMessage(failure));
-              } finally {
-                setOpening(false);
-              }
-            }}
-          >
-            {opening ? 'Opening…' : 'New terminal'}
-          </button>
-        ) : null}
-        {openError ? <span className="field-error">{openError}</span> : null}
-        {status === 'reconnecting' ? (
-          <button
-            type="button"
-            className="button button-small"
-            onClick={() => connectionRef.current?.reconnectNow()}
-          >
-            Retry now
-          </button>
-        ) : null}
+        <span className="terminal-actions">
+          {status === 'exited' || status === 'closed' ? (
+            <Link className="button button-small" href={pathTo('orgs', org, 'machines', machine)}>
+              Back to {machine}
+            </Link>
+          ) : null}
+          {status === 'exited' || status === 'closed' ? (
+            // The shell exited, or the session ended with a stopped machine: offer the next step.
+            <button
+              type="button"
+              className="button button-small button-primary"
+              disabled={opening}
+              onClick={async () => {
+                setOpening(true);
+                setOpenError(null);
+                try {
+                  const term = termRef.current;
+                  const created = await api.createSession(org, machine, {
+                    cols: term?.cols ?? 120,
+                    rows: term?.rows ?? 32,
+                  });
+                  navigate(pathTo('orgs', org, 'machines', machine, 'sessions', created.id));
+                } catch (failure) {
+                  setOpenError(errorMessage(failure));
+                } finally {
+                  setOpening(false);
+                }
+              }}
+            >
+              {opening ? 'Opening…' : 'New terminal'}
+            </button>
+          ) : null}
+          {openError ? <span className="field-error">{openError}</span> : null}
+          {status === 'reconnecting' ? (
+            <button
+              type="button"
+              className="button button-small"
+              onClick={() => connectionRef.current?.reconnectNow()}
+            >
+              Retry now
+            </button>
+          ) : null}
+        </span>
       </div>
       <div className="terminal-host" ref={hostRef} data-testid="terminal" />
     </div>

@@ -139,7 +139,8 @@ export class TerminalConnection {
         this.setStatus({
           status: 'closed',
           retryInMs: null,
-          message: 'This terminal session no longer exists. Start a new one.',
+          message:
+            'This terminal session no longer exists (it was ended, or its machine stopped). Open a new one.',
         });
         return;
       }

@@ -357,9 +357,20 @@ function Sessions({ org, machine }: { org: string; machine: Machine }) {
         <ErrorNotice error={sessions.error} retry={sessions.reload} />
       ) : !sessions.data ? (
         <Loading what="terminals" />
+      ) : sessions.data.items.length === 0 && machine.state === 'suspended' ? (
+        // The list is read from the running machine and reading never wakes it.
+        <Empty title="Terminals are listed while the machine runs">
+          <p>
+            Sessions survive a suspend: reopen one from its link, or open a new terminal (either
+            wakes the machine).
+          </p>
+        </Empty>
       ) : sessions.data.items.length === 0 ? (
         <Empty title="No terminal sessions">
-          <p>A terminal session keeps running when you close the tab; come back to it any time.</p>
+          <p>
+            A terminal session keeps running when you close the tab; come back to it any time.
+            {machine.state === 'stopped' ? ' Sessions end when the machine stops.' : ''}
+          </p>
         </Empty>
       ) : (
         <ul className="list">

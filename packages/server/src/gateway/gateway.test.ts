@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { AgentClient } from '../agent-client/agent-client.js';
 import {
   type LifecycleHost,
   lifecycleSkipReason,
@@ -14,6 +15,7 @@ import {
 } from '../lifecycle/reconciler-test-support.js';
 import type { RunningServer } from '../server.js';
 import { ApiClient } from '../test-support/test-server.js';
+import { TUNNEL_IDLE_MS } from './tunnel-pool.js';
 
 const skip = lifecycleSkipReason();
 const M = '/api/v1/orgs/acme/machines';
@@ -332,6 +334,21 @@ if (skip) {
       // Not behind a trusted proxy (SNAPVM_TRUST_PROXY): a client's own claim is dropped.
       assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
       assert.doesNotMatch(JSON.stringify(seen), new RegExp(ownerToken));
+      // Headers the client's Connection header names are hop-by-hop: they stop at the gateway.
+      const hop = await app('/headers', {
+        authorization: `Bearer ${ownerToken}`,
+        connection: 'keep-alive, x-hop',
+        'x-hop': 'private to this hop',
+      });
+      assert.equal(JSON.parse(hop.body).headers['x-hop'], undefined);
+
+      // Requests travel over kept-alive tunnels through the agent, which counts each open one
+      // as a proxied connection; idle ones close soon, so an unused URL keeps nothing busy.
+      const { id } = (await owner.get(`${M}/web`)).body as { id: string };
+      const agent = new AgentClient(await host.driver().agentEndpoint(id));
+      assert.ok((await agent.activity()).proxy.openConnections >= 1, 'a tunnel stays open');
+      await sleep(TUNNEL_IDLE_MS + 500);
+      assert.equal((await agent.activity()).proxy.openConnections, 0);
 
       const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
         headers: { host: appHost(), authorization: `Bearer ${ownerToken}` },

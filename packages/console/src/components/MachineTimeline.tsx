@@ -1,17 +1,10 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, type MachineEvent } from '../lib/api.js';
 import { formatAge, formatTime } from '../lib/format.js';
-import { describeEvent } from '../lib/machine-events.js';
+import { describeEvent, type EventLog, readEventLog } from '../lib/machine-events.js';
 import { ErrorNotice, Loading } from './States.js';
 
 const SHOWN = 20;
-
-interface Loaded {
-  /** Oldest first, as the API pages them. */
-  events: MachineEvent[];
-  /** Where the last page starts: refreshes read from there instead of from the beginning. */
-  tail: { cursor: string | null; index: number };
-}
 
 /**
  * The machine's events, newest first, with their causes in plain words. The API pages oldest
@@ -28,36 +21,28 @@ export function MachineTimeline({
   /** Changes whenever new events may exist (e.g. "started/stopped"). */
   revision: string;
 }) {
-  const [loaded, setLoaded] = useState<{ key: string; data: Loaded } | null>(null);
+  const [loaded, setLoaded] = useState<{ key: string; data: EventLog } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [expanded, setExpanded] = useState(false);
   const [generation, setGeneration] = useState(0);
   const key = `${org}/${machine}`;
-  const current = useRef<{ key: string; data: Loaded } | null>(null);
+  const current = useRef<{ key: string; data: EventLog } | null>(null);
   current.current = loaded;
 
   // biome-ignore lint/correctness/useExhaustiveDependencies: revision and generation trigger reloads
   useEffect(() => {
     let cancelled = false;
     const previous = current.current?.key === key ? current.current.data : null;
-    const load = async () => {
-      let tail = previous?.tail ?? { cursor: null, index: 0 };
-      const events = previous ? previous.events.slice(0, tail.index) : [];
-      let cursor = tail.cursor;
-      for (;;) {
-        const page = await api.listMachineEvents(org, machine, cursor);
+    readEventLog((cursor) => api.listMachineEvents(org, machine, cursor), previous).then(
+      (data) => {
         if (cancelled) return;
-        tail = { cursor, index: events.length };
-        events.push(...page.items);
-        if (!page.nextCursor) break;
-        cursor = page.nextCursor;
-      }
-      setLoaded({ key, data: { events, tail } });
-      setError(null);
-    };
-    load().catch((failure) => {
-      if (!cancelled) setError(failure);
-    });
+        setLoaded({ key, data });
+        setError(null);
+      },
+      (failure) => {
+        if (!cancelled) setError(failure);
+      },
+    );
     return () => {
       cancelled = true;
     };

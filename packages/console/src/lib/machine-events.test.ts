@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MachineEvent } from './api.js';
-import { describeEvent } from './machine-events.js';
+import { describeEvent, readEventLog } from './machine-events.js';
 
 const tess = {
   id: '00000000-0000-4000-8000-000000000002',
@@ -72,4 +72,31 @@ test('a failure shows its message and a recovered sweep what the host showed', (
 test('an unknown cause is shown as recorded rather than hidden', () => {
   const words = describeEvent(event({ reason: 'restore' }));
   assert.deepEqual(words.cause, { kind: 'other', label: 'restore', title: 'restore' });
+});
+
+test('the event log follows the pages to the newest and a refresh re-reads only the last page', async () => {
+  const all = Array.from({ length: 5 }, (_, i) => event({ id: String(i + 1) }));
+  const reads: Array<string | null> = [];
+  // The API's paging: two per page, a cursor only when more follow.
+  const fetchPage = async (cursor: string | null) => {
+    reads.push(cursor);
+    const start = cursor ? Number(cursor) : 0;
+    const items = all.slice(start, start + 2);
+    return { items, nextCursor: start + 2 < all.length ? String(start + 2) : null };
+  };
+  const first = await readEventLog(fetchPage, null);
+  assert.deepEqual(
+    first.events.map((e) => e.id),
+    ['1', '2', '3', '4', '5'],
+  );
+  assert.deepEqual(reads, [null, '2', '4']);
+
+  all.push(event({ id: '6' }), event({ id: '7' }));
+  reads.length = 0;
+  const second = await readEventLog(fetchPage, first);
+  assert.deepEqual(reads, ['4', '6'], 'starts at the last page it had read');
+  assert.deepEqual(
+    second.events.map((e) => e.id),
+    ['1', '2', '3', '4', '5', '6', '7'],
+  );
 });

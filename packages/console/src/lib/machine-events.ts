@@ -1,4 +1,4 @@
-import type { MachineEvent } from './api.js';
+import type { MachineEvent, Page } from './api.js';
 import { userName } from './format.js';
 
 // A machine event in plain words. The reconciler records a cause on every event: `created`,
@@ -67,4 +67,32 @@ function desiredSummary(kind: CauseKind, to: string): string {
   if (kind === 'wake') return 'Woken up';
   if (kind === 'idle') return `${verb} after being idle`;
   return `${verb} requested`;
+}
+
+/** A machine's events as read so far, oldest first, as the API pages them. */
+export interface EventLog {
+  events: MachineEvent[];
+  /** Where the last page starts: a refresh re-reads from there, not from the first event. */
+  tail: { cursor: string | null; index: number };
+}
+
+/**
+ * Reads the events that are new since `previous` (all of them the first time), following
+ * the cursors to the newest page. The last page is read again each time because the API
+ * only hands out a cursor when more follow.
+ */
+export async function readEventLog(
+  fetchPage: (cursor: string | null) => Promise<Page<MachineEvent>>,
+  previous: EventLog | null,
+): Promise<EventLog> {
+  let tail = previous?.tail ?? { cursor: null, index: 0 };
+  const events = previous ? previous.events.slice(0, tail.index) : [];
+  let cursor = tail.cursor;
+  for (;;) {
+    const page = await fetchPage(cursor);
+    tail = { cursor, index: events.length };
+    events.push(...page.items);
+    if (!page.nextCursor) return { events, tail };
+    cursor = page.nextCursor;
+  }
 }

@@ -110,7 +110,10 @@ export class AppGateway {
     options.agents.lifecycle?.reconciler.on('state', ({ id, state }) => {
       if (state === 'destroyed') this.states.delete(id);
       else this.states.set(id, state);
-      if (state !== 'started') this.reached.delete(id);
+      if (state !== 'started') {
+        this.reached.delete(id);
+        this.dropPools(id);
+      }
     });
   }
 
@@ -416,15 +419,19 @@ export class AppGateway {
     let pool = this.pools.get(key);
     if (!pool) {
       // A new agent (a restart) or a new port: the old tunnels lead nowhere useful.
-      for (const [old, agent] of this.pools)
-        if (old.startsWith(`${target.id}:`)) {
-          agent.destroy();
-          this.pools.delete(old);
-        }
+      this.dropPools(target.id);
       pool = createTunnelPool(endpoint, target.port);
       this.pools.set(key, pool);
     }
     return pool;
+  }
+
+  private dropPools(machineId: string): void {
+    for (const [key, pool] of this.pools)
+      if (key.startsWith(`${machineId}:`)) {
+        pool.destroy();
+        this.pools.delete(key);
+      }
   }
 
   private proxy(

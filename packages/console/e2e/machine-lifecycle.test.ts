@@ -61,10 +61,10 @@ async function api(method: 'GET' | 'POST' | 'PATCH', path: string, data?: unknow
   return response.json();
 }
 
-async function waitForState(state: string): Promise<void> {
+async function waitForState(name: string, state: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const machine = await api('GET', '/machines/box');
+    const machine = await api('GET', `/machines/${name}`);
     if (machine.state === state) return;
     assert.ok(Date.now() < deadline, `the machine never became ${state}: ${machine.state}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -122,8 +122,18 @@ async function screenshots(page: Page, name: string): Promise<void> {
 before(async () => {
   if (skip) return;
   // Its own host lane, so it can run beside machine-page.test.ts; the idle monitor asks the
-  // agent twice a second, so what keeps the machine awake shows up within a page poll.
-  stack = await startStack({ machines: true, lane: 33, env: { SNAPVM_IDLE_POLL_MS: '500' } });
+  // agent twice a second, so what keeps the machine awake shows up within a page poll. New
+  // orgs idle machines after 2 s (suspend) and 5 s (stop), below what the API accepts, so
+  // a machine that keeps the defaults shows idling within seconds.
+  stack = await startStack({
+    machines: true,
+    lane: 33,
+    env: {
+      SNAPVM_IDLE_POLL_MS: '500',
+      SNAPVM_IDLE_SUSPEND_SECONDS: '2',
+      SNAPVM_IDLE_STOP_SECONDS: '5',
+    },
+  });
   person = await stack.newPerson(LAPTOP);
   await recordChanges(person.context);
   const signup = await person.context.request.post('/api/v1/auth/signup', {
@@ -137,11 +147,11 @@ before(async () => {
   });
   assert.equal(org.status(), 201, await org.text());
   await api('POST', '/machines', { name: 'box' });
-  await waitForState('started');
-  // The harness turns idling off server-wide; this machine suspends after 10 min, stops after 1 h.
+  // Before it can start: this machine suspends after 10 min and stops after 1 h.
   await api('PATCH', '/machines/box', {
     idle: { suspendAfterSeconds: 600, stopAfterSeconds: 3600 },
   });
+  await waitForState('box', 'started');
 });
 
 after(async () => {
@@ -297,6 +307,36 @@ it("a stopped machine's terminal shows it waking, says the session ended, and a 
   await waitForScreen(page, /[#$] ?$/m, 'a shell prompt');
   await typeInto(page, 'echo fresh-$((6*7))\n');
   await waitForScreen(page, /^fresh-42$/m, 'output in the new session');
+});
+
+it('a machine nobody uses is suspended, then stopped, by idling, and the page says why', async () => {
+  const { page } = person;
+  await api('POST', '/machines', { name: 'nap' });
+  await page.goto('/orgs/awake/machines/nap');
+  // Suspended 2 s after starting and stopped 3 s later: a steady page polls every 5 s, so
+  // it may show only the end; the timeline has every step.
+  await badge(page, 'stopped').waitFor({ timeout: 60_000 });
+  await waitForActivity(page, /^Stopped — starts when you open a terminal or its URL/);
+  const timeline = page.locator('ol.timeline > li');
+  await timeline.first().getByText('stopped', { exact: true }).waitFor({ timeout: 15_000 });
+  const rows = (await timeline.allInnerTexts()).map((text) => text.replace(/\s+/g, ' ').trim());
+  for (const pattern of [
+    /^Suspend after being idle idle/,
+    /^started → suspended idle/,
+    /^Stop after being idle idle/,
+    /→ stopped idle/,
+  ]) {
+    assert.ok(
+      rows.some((row) => pattern.test(row)),
+      `no timeline row matches ${pattern}:\n${rows.join('\n')}`,
+    );
+  }
+  const idled = rows.filter((row) => / idle /.test(row));
+  assert.ok(
+    idled.every((row) => !/ (by|for) /.test(row)),
+    `idling has no actor: ${idled}`,
+  );
+  await screenshots(page, '37-idled-timeline');
 });
 
 it('the machine and terminal pages threw and logged nothing', () => {

@@ -1,6 +1,7 @@
 // Machine URLs: requests whose Host is `<machine>--<org>.<apps domain>` never reach the API's
-// router; they are authorized here and relayed through the machine's agent (/v1/proxy/:port)
-// to the machine's HTTP port, bodies streaming both ways, WebSocket upgrades included.
+// router; they are authorized here and relayed through the machine's agent to the machine's
+// HTTP port (requests over pooled tunnels, /v1/tunnel/:port; upgrades through
+// /v1/proxy/:port), bodies streaming both ways.
 // A machine that is not running is woken on the first request (one wake shared by all).
 import {
   type Agent,

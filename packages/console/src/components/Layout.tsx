@@ -15,6 +15,10 @@ const SECTION_TITLES: Record<Section, string> = {
   orgs: 'Organizations',
 };
 
+function orgLabel(org: { name: string; role: string }): string {
+  return `${org.name} (${org.role})`;
+}
+
 /** The signed-in frame: org switcher, sections of the current org, the account menu. */
 export function Layout({
   org,
@@ -63,12 +67,14 @@ export function Layout({
           <span className="brand-mark" aria-hidden="true">
             ›_
           </span>
-          SnapVM
+          <span className="brand-name">SnapVM</span>
         </Link>
         {orgs.length > 0 ? (
           <label className="org-switcher">
             <span className="visually-hidden">Organization</span>
             <select
+              // A narrow screen may cut the name short; the tooltip keeps all of it.
+              title={currentOrg ? orgLabel(currentOrg) : undefined}
               value={currentOrg?.slug ?? ''}
               onChange={(event) => {
                 if (event.target.value === '__new') navigate('/new-organization');
@@ -77,7 +83,7 @@ export function Layout({
             >
               {orgs.map((candidate) => (
                 <option key={candidate.slug} value={candidate.slug}>
-                  {candidate.name} ({candidate.role})
+                  {orgLabel(candidate)}
                 </option>
               ))}
               <option value="__new">+ New organization…</option>

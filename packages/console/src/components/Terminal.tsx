@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'react';
 import { api, attachUrl } from '../lib/api.js';
 import { navigate, pathTo } from '../lib/router.js';
 import { type ConnectionInfo, TerminalConnection } from '../lib/terminal-connection.js';
+import { clipboardShortcut } from '../lib/terminal-keys.js';
 import { Link } from './Link.js';
 import { errorMessage } from './States.js';
 
@@ -27,6 +28,21 @@ function statusDetail(info: ConnectionInfo): string {
     return info.exitCode === null ? 'the process ended' : `exit code ${info.exitCode}`;
   }
   return info.message ?? '';
+}
+
+/**
+ * Puts the terminal's selection on the clipboard. Without the async clipboard API (a page
+ * served over plain http from a non-local host), the copy command still runs inside the
+ * key press, and xterm's own copy handler fills in the selection.
+ */
+function copySelection(term: XTerm): void {
+  const selection = term.getSelection();
+  if (!selection) return;
+  if (navigator.clipboard) {
+    navigator.clipboard.writeText(selection).catch(() => undefined);
+  } else {
+    document.execCommand('copy');
+  }
 }
 
 /** A live terminal attached to one session; survives drops by resuming from its byte offset. */
@@ -77,14 +93,17 @@ export function Terminal({
     });
     connectionRef.current = connection;
 
-    // Ctrl+Shift+C copies the selection, as in desktop terminals; Ctrl+C stays an interrupt.
     term.attachCustomKeyEventHandler((event) => {
-      if (event.type === 'keydown' && event.ctrlKey && event.shiftKey && event.code === 'KeyC') {
-        const selection = term.getSelection();
-        if (selection) navigator.clipboard.writeText(selection).catch(() => undefined);
+      const shortcut = clipboardShortcut(event);
+      if (shortcut === 'copy') {
+        // Chrome would otherwise open DevTools' element picker on Ctrl+Shift+C.
+        event.preventDefault();
+        if (event.type === 'keydown') copySelection(term);
         return false;
       }
-      return true;
+      // Returning false without preventDefault lets the browser paste: xterm reads the paste
+      // event (bracketed paste included), and no clipboard permission is needed.
+      return shortcut !== 'paste';
     });
     const input = term.onData((data) => connection.sendInput(data));
     const binary = term.onBinary((data) =>

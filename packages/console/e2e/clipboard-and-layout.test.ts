@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { machinesSkipReason, type Person, type Stack, screenshot, startStack } from './harness.js';
+
+// Copy and paste in the browser terminal through the system clipboard (the context has the
+// clipboard permissions), with the shortcuts the console documents: Ctrl+Shift+V pastes into
+// the shell, Ctrl+Shift+C copies xterm's selection. Then every main signed-in page at phone
+// and laptop widths: the header keeps the org name and role readable and every section
+// reachable, and nothing is wider than the screen. Screenshots 4x-*.png.
+
+const skip = machinesSkipReason();
+if (skip) console.warn(`skipping the clipboard and layout end-to-end tests: ${skip}`);
+const it = skip ? test.skip : test;
+
+const PHONE = { width: 390, height: 844 };
+const LAPTOP = { width: 1280, height: 800 };
+const ORG_LABEL = 'Clipboard Org (owner)';
+
+let stack: Stack;
+let person: Person;
+let sessionPath = '';
+
+before(async () => {
+  if (skip) return;
+  // Its own host lane, so it can run beside the other machine e2e files.
+  stack = await startStack({ machines: true, lane: 34 });
+  person = await stack.newPerson(LAPTOP);
+  const { context } = person;
+  const headers = { origin: stack.url };
+  const signup = await context.request.post('/api/v1/auth/signup', {
+    headers,
+    data: {
+      email: `clip-${Date.now()}@example.com`,
+      password: 'clipboard password 1',
+      name: 'Cleo',
+    },
+  });
+  assert.equal(signup.status(), 201, await signup.text());
+  const org = await context.request.post('/api/v1/orgs', {
+    headers,
+    data: { slug: 'clip', name: 'Clipboard Org' },
+  });
+  assert.equal(org.status(), 201, await org.text());
+  const machine = await context.request.post('/api/v1/orgs/clip/machines', {
+    headers,
+    data: { name: 'box' },
+  });
+  assert.equal(machine.status(), 201, await machine.text());
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { state } = await (await context.request.get('/api/v1/orgs/clip/machines/box')).json();
+    if (state === 'started') break;
+    assert.ok(Date.now() < deadline, `the machine never started: ${state}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const session = await context.request.post('/api/v1/orgs/clip/machines/box/sessions', {
+    headers,
+    data: { cols: 100, rows: 30 },
+  });
+  assert.equal(session.status(), 201, await session.text());
+  sessionPath = `/orgs/clip/machines/box/sessions/${(await session.json()).id}`;
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+/** The terminal's visible rows as text (xterm's DOM renderer). */
+async function screenText(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('.xterm-rows > div'), (row) =>
+      (row.textContent ?? '').replace(/\u00a0/g, ' ').replace(/\s+$/, ''),
+    ),
+  );
+}
+
+async function waitForScreen(page: Page, pattern: RegExp, what: string): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  let rows: string[] = [];
+  while (Date.now() < deadline) {
+    rows = await screenText(page);
+    if (pattern.test(rows.join('\n'))) return rows.join('\n');
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`terminal never showed ${what}; screen:\n${rows.join('\n')}`);
+}
+
+async function typeInto(page: Page, text: string): Promise<void> {
+  await page.locator('.xterm-helper-textarea').focus();
+  await page.keyboard.type(text);
+}
+
+const readClipboard = (page: Page) => page.evaluate(() => navigator.clipboard.readText());
+
+it('text on the clipboard is pasted into the shell with Ctrl+Shift+V', async () => {
+  const { page } = person;
+  await page.goto(sessionPath);
+  await page.locator('.terminal-status[data-status="connected"]').waitFor({ timeout: 15_000 });
+  await waitForScreen(page, /[$#] ?$/m, 'a prompt');
+  await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((20+5))'));
+  await page.locator('.xterm-helper-textarea').focus();
+  await page.keyboard.press('Control+Shift+V');
+  // Pasted, not typed: the line waits for Enter, whether or not the shell brackets pastes.
+  await waitForScreen(page, /echo pasted-\$\(\(20\+5\)\)$/m, 'the pasted command line');
+  assert.doesNotMatch((await screenText(page)).join('\n'), /^pasted-25$/m);
+  await page.keyboard.press('Enter');
+  await waitForScreen(page, /^pasted-25$/m, 'the pasted command’s output');
+});
+
+it('a selected line of output is copied to the clipboard with Ctrl+Shift+C, without reaching the shell or the browser', async () => {
+  const { page } = person;
+  await typeInto(page, 'echo copied-$((6*7))-ok\n');
+  await waitForScreen(page, /^copied-42-ok$/m, 'the output to copy');
+  await page.evaluate(() => navigator.clipboard.writeText('not copied yet'));
+  const rows = await screenText(page);
+  const index = rows.indexOf('copied-42-ok');
+  const row = page.locator('.xterm-rows > div').nth(index);
+  const box = await row.boundingBox();
+  assert.ok(box, 'the output row is on screen');
+  // A double click selects the word under the pointer (hyphens do not split xterm's words).
+  await page.mouse.dblclick(box.x + 12, box.y + box.height / 2);
+  await page.evaluate(() => {
+    const seen: boolean[] = [];
+    Object.assign(window, { copyKeyPrevented: seen });
+    window.addEventListener('keydown', (event) => {
+      if (event.code === 'KeyC') seen.push(event.defaultPrevented);
+    });
+  });
+  const before = (await screenText(page)).join('\n');
+  await page.keyboard.press('Control+Shift+C');
+  const deadline = Date.now() + 5_000;
+  while ((await readClipboard(page)) !== 'copied-42-ok' && Date.now() < deadline) {
+    await page.waitForTimeout(50);
+  }
+  assert.equal(await readClipboard(page), 'copied-42-ok');
+  assert.deepEqual(
+    await page.evaluate(
+      () => (window as unknown as { copyKeyPrevented: boolean[] }).copyKeyPrevented,
+    ),
+    [true],
+    'the key press is taken from the browser (Chrome opens DevTools’ picker on Ctrl+Shift+C)',
+  );
+  await page.waitForTimeout(300);
+  assert.equal((await screenText(page)).join('\n'), before, 'the shell received nothing');
+  await screenshot(page, '40-terminal-copied');
+});
+
+it('plain Ctrl+C still interrupts the program in the terminal', async () => {
+  const { page } = person;
+  await typeInto(page, 'sleep 30 && echo slept\n');
+  await page.waitForTimeout(300);
+  await page.keyboard.press('Control+C');
+  await typeInto(page, 'echo interrupted-$((1+1))\n');
+  await waitForScreen(page, /^interrupted-2$/m, 'the prompt back after Ctrl+C');
+  assert.doesNotMatch((await screenText(page)).join('\n'), /^slept$/m);
+});
+
+interface HeaderCheck {
+  overflow: number;
+  orgLabel: string;
+  orgTitle: string;
+  orgTextWidth: number;
+  orgRoom: number;
+  offscreen: string[];
+}
+
+/** What a person sees of the header: the org's label fits its select, sections are on screen. */
+async function checkHeader(page: Page): Promise<HeaderCheck> {
+  return page.evaluate(() => {
+    const select = document.querySelector('.org-switcher select') as HTMLSelectElement;
+    const style = getComputedStyle(select);
+    const context = document.createElement('canvas').getContext('2d') as CanvasRenderingContext2D;
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const label = select.selectedOptions[0]?.text ?? '';
+    // Chromium draws the select's arrow inside the padding box: about 20 px of it.
+    const room =
+      select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+    const offscreen = Array.from(
+      document.querySelectorAll('.topbar a, .topbar button, .topbar select'),
+    )
+      .filter((element) => {
+        const rect = element.getBoundingClientRect();
+        return rect.left < 0 || rect.right > window.innerWidth + 0.5 || rect.width === 0;
+      })
+      .map((element) => element.textContent?.trim() || element.tagName);
+    return {
+      overflow: document.documentElement.scrollWidth - window.innerWidth,
+      orgLabel: label,
+      orgTitle: select.title,
+      orgTextWidth: Math.ceil(context.measureText(label).width),
+      orgRoom: Math.floor(room),
+      offscreen,
+    };
+  });
+}
+
+const PAGES: Array<{ name: string; path: string; ready: (page: Page) => Promise<void> }> = [
+  {
+    name: '41-machines',
+    path: '/orgs/clip',
+    ready: (page) => page.locator('tr[data-machine="box"]').waitFor(),
+  },
+  {
+    name: '42-new-machine',
+    path: '/orgs/clip/new-machine',
+    ready: (page) => page.getByRole('heading', { name: 'New machine' }).waitFor(),
+  },
+  {
+    name: '43-machine',
+    path: '/orgs/clip/machines/box',
+    ready: (page) => page.getByRole('heading', { name: 'Timeline' }).waitFor(),
+  },
+  {
+    name: '44-terminal',
+    path: '',
+    ready: async (page) => {
+      await page.locator('.terminal-status[data-status="connected"]').waitFor();
+      await waitForScreen(page, /^interrupted-2$/m, 'the restored screen');
+      // The terminal fills the screen below the header, and no further.
+      const bottom = await page.evaluate(() => {
+        const frame = document.querySelector('.terminal-frame') as HTMLElement;
+        return frame.getBoundingClientRect().bottom - window.innerHeight;
+      });
+      assert.ok(bottom <= 0, `the terminal reaches ${bottom} px below the screen`);
+    },
+  },
+  {
+    name: '45-members',
+    path: '/orgs/clip/members',
+    ready: (page) => page.getByRole('heading', { name: 'Members' }).waitFor(),
+  },
+  {
+    name: '46-audit',
+    path: '/orgs/clip/audit',
+    ready: (page) => page.getByRole('table').waitFor(),
+  },
+  {
+    name: '47-settings',
+    path: '/orgs/clip/settings',
+    ready: (page) => page.getByRole('heading', { name: 'Settings' }).waitFor(),
+  },
+  {
+    name: '48-account',
+    path: '/account',
+    ready: (page) => page.getByRole('heading', { name: 'Account' }).waitFor(),
+  },
+];
+
+for (const [width, viewport] of [
+  ['phone', PHONE],
+  ['laptop', LAPTOP],
+] as const) {
+  it(`at ${viewport.width} px every main page shows the org and role in full and every section`, async () => {
+    const { page } = person;
+    await page.setViewportSize(viewport);
+    for (const each of PAGES) {
+      await page.goto(each.path || sessionPath);
+      await each.ready(page);
+      await page.locator('.state-loading').first().waitFor({ state: 'detached' });
+      await screenshot(page, `${each.name}-${width}`);
+      const header = await checkHeader(page);
+      const where = `${each.name} at ${viewport.width} px: ${JSON.stringify(header)}`;
+      assert.equal(header.orgLabel, ORG_LABEL, where);
+      assert.ok(header.orgTextWidth <= header.orgRoom, `the org label is cut: ${where}`);
+      assert.deepEqual(header.offscreen, [], `header items off screen: ${where}`);
+      assert.ok(header.overflow <= 0, `the page is wider than the screen: ${where}`);
+      assert.equal(header.orgTitle, ORG_LABEL, `a longer name would be in the tooltip: ${where}`);
+    }
+    await page.setViewportSize(LAPTOP);
+  });
+}
+
+it('the signed-out pages fit a phone', async () => {
+  const visitor = await stack.newPerson(PHONE);
+  for (const [name, path, heading] of [
+    ['49-sign-in-phone', '/signin', 'Sign in'],
+    ['49-sign-up-phone', '/signup', 'Create your account'],
+  ] as const) {
+    await visitor.page.goto(path);
+    await visitor.page.getByRole('heading', { name: heading }).waitFor();
+    await screenshot(visitor.page, name);
+    const overflow = await visitor.page.evaluate(
+      () => document.documentElement.scrollWidth - window.innerWidth,
+    );
+    assert.ok(overflow <= 0, `${path} is ${overflow} px wider than the phone`);
+  }
+  await visitor.context.close();
+  assert.deepEqual(visitor.problems, []);
+});
+
+it('the pages threw and logged nothing', () => {
+  assert.deepEqual(person.problems, []);
+});

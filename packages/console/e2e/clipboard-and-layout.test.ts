@@ -101,7 +101,7 @@ it('text on the clipboard is pasted into the shell with Ctrl+Shift+V', async () 
   await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((20+5))'));
   await page.locator('.xterm-helper-textarea').focus();
   await page.keyboard.press('Control+Shift+V');
-  // Pasted, not typed: the line waits for Enter, whether or not the shell brackets pastes.
+  // Only the paste can have put it there, and with no newline in it the line waits for Enter.
   await waitForScreen(page, /echo pasted-\$\(\(20\+5\)\)$/m, 'the pasted command line');
   assert.doesNotMatch((await screenText(page)).join('\n'), /^pasted-25$/m);
   await page.keyboard.press('Enter');
@@ -144,6 +144,33 @@ it('a selected line of output is copied to the clipboard with Ctrl+Shift+C, with
   await page.waitForTimeout(300);
   assert.equal((await screenText(page)).join('\n'), before, 'the shell received nothing');
   await screenshot(page, '40-terminal-copied');
+});
+
+it('without the async clipboard API (a plain-http origin) Ctrl+Shift+C still copies the selection', async () => {
+  const { page } = person;
+  await typeInto(page, 'echo fallback-$((7*6))-ok\n');
+  await waitForScreen(page, /^fallback-42-ok$/m, 'the output to copy');
+  await page.evaluate(async () => {
+    await navigator.clipboard.writeText('not copied yet');
+    // Keep a handle to read the result with, then hide the API as an insecure origin would.
+    Object.assign(window, { hiddenClipboard: navigator.clipboard });
+    Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true });
+  });
+  const rows = await screenText(page);
+  const box = await page
+    .locator('.xterm-rows > div')
+    .nth(rows.indexOf('fallback-42-ok'))
+    .boundingBox();
+  assert.ok(box, 'the output row is on screen');
+  await page.mouse.dblclick(box.x + 12, box.y + box.height / 2);
+  await page.keyboard.press('Control+Shift+C');
+  const copied = await page.evaluate(async () => {
+    const saved = (window as unknown as { hiddenClipboard: Clipboard }).hiddenClipboard;
+    const text = await saved.readText();
+    Object.defineProperty(navigator, 'clipboard', { value: saved, configurable: true });
+    return text;
+  });
+  assert.equal(copied, 'fallback-42-ok');
 });
 
 it('plain Ctrl+C still interrupts the program in the terminal', async () => {

@@ -123,6 +123,15 @@ describe('terminal sessions', () => {
     );
   });
 
+  test('the terminal socket declines permessage-deflate, so snapshots are sent uncompressed', async () => {
+    // Compressing a 600 KiB snapshot would cost the main thread that forwards every
+    // session's output milliseconds per reattach; the ws client offers it by default.
+    const id = await createSession({ command: SHELL, cols: 60, rows: 12 });
+    const client = await attach(id);
+    assert.ok(client.snapshot.length > 0);
+    assert.equal(client.ws.extensions, '');
+  });
+
   test('resuming from an offset yields every byte exactly once', async () => {
     const id = await createSession({
       command: [

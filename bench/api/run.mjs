@@ -68,7 +68,15 @@ function serve(env) {
   // e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the server.
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve'], {
-    env: { ...process.env, SNAPVM_LISTEN: '127.0.0.1:0', SNAPVM_LOG_LEVEL: 'warn', ...env },
+    // The seeded machines are records with no sandbox on this host: with the lifecycle on,
+    // the reconciler would try to boot all 10,000 of them while the API is being measured.
+    env: {
+      ...process.env,
+      SNAPVM_LISTEN: '127.0.0.1:0',
+      SNAPVM_LOG_LEVEL: 'warn',
+      SNAPVM_LIFECYCLE: 'off',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {

@@ -119,7 +119,31 @@ export function proxyUpgrade(
     writeRawError(socket, err as HttpError);
     return;
   }
-  const upstream = connect({ host: '127.0.0.1', port: target.port });
+  relayToPort(socket, target.port, activity, (upstream) => {
+    const headers = forwardHeaders(req.headers, tokenSource, true);
+    let text = `${req.method} ${target.path} HTTP/1.1\r\n`;
+    for (const [name, value] of Object.entries(headers)) {
+      for (const v of Array.isArray(value) ? value : [value]) {
+        if (v !== undefined) text += `${name}: ${v}\r\n`;
+      }
+    }
+    upstream.write(`${text}\r\n`);
+    if (head.length > 0) upstream.write(head);
+  });
+}
+
+/**
+ * Connects `socket` to 127.0.0.1:<port> and copies bytes both ways once `onConnect` has
+ * written what the connection starts with. While open it counts as a proxied connection for
+ * the idle logic; a refused connection answers a 502 naming the port.
+ */
+export function relayToPort(
+  socket: Socket,
+  port: number,
+  activity: ActivityTracker,
+  onConnect: (upstream: Socket) => void,
+): void {
+  const upstream = connect({ host: '127.0.0.1', port, noDelay: true });
   activity.proxyConnections++;
   activity.touch();
   let open = true;
@@ -135,20 +159,13 @@ export function proxyUpgrade(
   };
   upstream.once('connect', () => {
     connected = true;
-    const headers = forwardHeaders(req.headers, tokenSource, true);
-    let text = `${req.method} ${target.path} HTTP/1.1\r\n`;
-    for (const [name, value] of Object.entries(headers)) {
-      for (const v of Array.isArray(value) ? value : [value]) {
-        if (v !== undefined) text += `${name}: ${v}\r\n`;
-      }
-    }
-    upstream.write(`${text}\r\n`);
-    if (head.length > 0) upstream.write(head);
+    socket.setNoDelay(true);
+    onConnect(upstream);
     upstream.pipe(socket);
     socket.pipe(upstream);
   });
   upstream.once('error', (err) => {
-    if (!connected) writeRawError(socket, badGateway(target.port, err));
+    if (!connected) writeRawError(socket, badGateway(port, err));
     release();
   });
   upstream.once('close', release);

@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { AGENT_TUNNEL_PROTOCOL } from '@snapvm/protocol';
 import type { ActivityTracker } from '../activity.js';
 import { HttpError } from '../http/errors.js';
-import { badGateway, parsePort, writeRawError } from './port-proxy.js';
+import { parsePort, relayToPort, writeRawError } from './port-proxy.js';
 
 /**
  * `GET /v1/tunnel/<port>` with `Upgrade: snapvm-tcp`: once 127.0.0.1:<port> accepts, the
@@ -32,37 +32,12 @@ export function openTunnel(
     writeRawError(socket, err as HttpError);
     return;
   }
-  const upstream = connect({ host: '127.0.0.1', port, noDelay: true });
   // An open tunnel is an open proxied connection: the gateway closes idle ones within seconds,
   // so a machine whose URL nobody uses does not stay busy.
-  activity.proxyConnections++;
-  activity.touch();
-  let open = true;
-  let connected = false;
-  const release = () => {
-    if (!open) return;
-    open = false;
-    activity.proxyConnections--;
-    activity.touch();
-    upstream.destroy();
-    // Before the upstream connected, the socket is closing itself after the 502.
-    if (connected) socket.destroy();
-  };
-  upstream.once('connect', () => {
-    connected = true;
-    socket.setNoDelay(true);
+  relayToPort(socket, port, activity, (upstream) => {
     socket.write(
       `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${AGENT_TUNNEL_PROTOCOL}\r\n\r\n`,
     );
     if (head.length > 0) upstream.write(head);
-    upstream.pipe(socket);
-    socket.pipe(upstream);
   });
-  upstream.once('error', (err) => {
-    if (!connected) writeRawError(socket, badGateway(port, err));
-    release();
-  });
-  upstream.once('close', release);
-  socket.once('close', release);
-  socket.once('error', release);
 }

@@ -3,6 +3,15 @@ export function iso(value: Date | string): string {
   return (value instanceof Date ? value : new Date(value)).toISOString();
 }
 
+/**
+ * A timestamptz column as the API's ISO 8601 text, formatted by the database: lists of
+ * machines otherwise spend their time parsing each into a Date and printing it back. Like
+ * toISOString, milliseconds are truncated, not rounded.
+ */
+export function isoColumn(column: string): string {
+  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
 export function isoOrNull(value: Date | string | null): string | null {
   return value === null ? null : iso(value);
 }

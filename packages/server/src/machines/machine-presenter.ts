@@ -8,7 +8,7 @@ import {
   type UrlAccess,
 } from '@snapvm/protocol';
 import { presentUser } from '../auth/user-presenter.js';
-import { iso } from '../db/values.js';
+import { isoColumn } from '../db/values.js';
 import { EFFECTIVE_IDLE_COLUMNS, type EffectiveIdleRow, presentIdle } from './idle-settings.js';
 
 export interface MachineRow extends EffectiveIdleRow {
@@ -23,8 +23,9 @@ export interface MachineRow extends EffectiveIdleRow {
   observed_state: MachineState;
   http_port: number;
   url_access: UrlAccess;
-  created_at: Date;
-  updated_at: Date;
+  /** ISO 8601 already (isoColumn). */
+  created_at: string;
+  updated_at: string;
   owner_email: string | null;
   owner_name: string | null;
 }
@@ -35,7 +36,8 @@ export interface MachineRow extends EffectiveIdleRow {
  */
 export const MACHINE_COLUMNS = `m.id, m.org_id, m.owner_id, m.name, m.size, m.region, m.runtime,
   m.desired_state, m.observed_state, m.http_port, m.url_access, ${EFFECTIVE_IDLE_COLUMNS},
-  m.created_at, m.updated_at, u.email AS owner_email, u.name AS owner_name`;
+  ${isoColumn('m.created_at')} AS created_at, ${isoColumn('m.updated_at')} AS updated_at,
+  u.email AS owner_email, u.name AS owner_name`;
 
 export interface UrlSettings {
   publicUrl: string;
@@ -64,7 +66,7 @@ export function presentMachine(row: MachineRow, orgSlug: string, urls: UrlSettin
     urlAccess: row.url_access,
     idle: presentIdle(row),
     urls: { app: machineAppUrl(row.name, orgSlug, urls) },
-    createdAt: iso(row.created_at),
-    updatedAt: iso(row.updated_at),
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }

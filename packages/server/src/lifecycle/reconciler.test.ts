@@ -229,8 +229,11 @@ if (skip) {
     test('destroy removes everything from the host', async () => {
       const id = await machineId('flaky');
       assert.equal((await owner.delete(`${M}/flaky`)).status, 202);
+      // The reconciler removes the sandbox first and records `destroyed` after, so wait for
+      // both rather than reading the API in between.
       for (let i = 0; i < 400; i++) {
-        if ((await host.driver().status(id)).state === 'absent') break;
+        const gone = (await host.driver().status(id)).state === 'absent';
+        if (gone && (await owner.get(`${M}/flaky`)).status === 404) break;
         await sleep(25);
       }
       assert.equal((await host.driver().status(id)).state, 'absent');

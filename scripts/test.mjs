@@ -14,6 +14,12 @@ const roots = [
   'packages/console/build',
 ].map((dir) => join(root, dir));
 const only = process.argv.slice(2);
+// The runtime, lifecycle, gateway and console end-to-end tests boot real machines (user
+// namespaces, cgroups, a bridge): say so once here rather than have them vanish.
+if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+  console.error("SnapVM's tests boot real machines and need Linux and root: run them as root.");
+  process.exit(1);
+}
 const files = [];
 const walk = (dir) => {
   for (const name of readdirSync(dir)) {

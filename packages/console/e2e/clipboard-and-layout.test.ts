@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { machinesSkipReason, type Person, type Stack, screenshot, startStack } from './harness.js';
+import { type Person, type Stack, screenshot, startStack } from './harness.js';
 
 // Copy and paste in the browser terminal through the system clipboard (the context has the
 // clipboard permissions), with the shortcuts the console documents: Ctrl+Shift+V pastes into
 // the shell, Ctrl+Shift+C copies xterm's selection. Then every main signed-in page at phone
 // and laptop widths: the header keeps the org name and role readable and every section
 // reachable, and nothing is wider than the screen. Screenshots 4x-*.png.
-
-const skip = machinesSkipReason();
-if (skip) console.warn(`skipping the clipboard and layout end-to-end tests: ${skip}`);
-const it = skip ? test.skip : test;
 
 const PHONE = { width: 390, height: 844 };
 const LAPTOP = { width: 1280, height: 800 };
@@ -22,7 +18,6 @@ let person: Person;
 let sessionPath = '';
 
 before(async () => {
-  if (skip) return;
   // Its own host lane, so it can run beside the other machine e2e files.
   stack = await startStack({ machines: true, lane: 34 });
   person = await stack.newPerson(LAPTOP);
@@ -93,7 +88,7 @@ async function typeInto(page: Page, text: string): Promise<void> {
 
 const readClipboard = (page: Page) => page.evaluate(() => navigator.clipboard.readText());
 
-it('text on the clipboard is pasted into the shell with Ctrl+Shift+V', async () => {
+test('text on the clipboard is pasted into the shell with Ctrl+Shift+V', async () => {
   const { page } = person;
   await page.goto(sessionPath);
   await page.locator('.terminal-status[data-status="connected"]').waitFor({ timeout: 15_000 });
@@ -108,7 +103,7 @@ it('text on the clipboard is pasted into the shell with Ctrl+Shift+V', async () 
   await waitForScreen(page, /^pasted-25$/m, 'the pasted command’s output');
 });
 
-it('a selected line of output is copied to the clipboard with Ctrl+Shift+C, without reaching the shell or the browser', async () => {
+test('a selected line of output is copied to the clipboard with Ctrl+Shift+C, without reaching the shell or the browser', async () => {
   const { page } = person;
   await typeInto(page, 'echo copied-$((6*7))-ok\n');
   await waitForScreen(page, /^copied-42-ok$/m, 'the output to copy');
@@ -146,7 +141,7 @@ it('a selected line of output is copied to the clipboard with Ctrl+Shift+C, with
   await screenshot(page, '40-terminal-copied');
 });
 
-it('without the async clipboard API (a plain-http origin) Ctrl+Shift+C still copies the selection', async () => {
+test('without the async clipboard API (a plain-http origin) Ctrl+Shift+C still copies the selection', async () => {
   const { page } = person;
   await typeInto(page, 'echo fallback-$((7*6))-ok\n');
   await waitForScreen(page, /^fallback-42-ok$/m, 'the output to copy');
@@ -173,7 +168,7 @@ it('without the async clipboard API (a plain-http origin) Ctrl+Shift+C still cop
   assert.equal(copied, 'fallback-42-ok');
 });
 
-it('plain Ctrl+C still interrupts the program in the terminal', async () => {
+test('plain Ctrl+C still interrupts the program in the terminal', async () => {
   const { page } = person;
   await typeInto(page, 'sleep 30 && echo slept\n');
   await page.waitForTimeout(300);
@@ -278,7 +273,7 @@ for (const [width, viewport] of [
   ['phone', PHONE],
   ['laptop', LAPTOP],
 ] as const) {
-  it(`at ${viewport.width} px every main page shows the org and role in full and every section`, async () => {
+  test(`at ${viewport.width} px every main page shows the org and role in full and every section`, async () => {
     const { page } = person;
     await page.setViewportSize(viewport);
     for (const each of PAGES) {
@@ -298,7 +293,7 @@ for (const [width, viewport] of [
   });
 }
 
-it('the signed-out pages fit a phone', async () => {
+test('the signed-out pages fit a phone', async () => {
   const visitor = await stack.newPerson(PHONE);
   for (const [name, path, heading] of [
     ['49-sign-in-phone', '/signin', 'Sign in'],
@@ -316,6 +311,6 @@ it('the signed-out pages fit a phone', async () => {
   assert.deepEqual(visitor.problems, []);
 });
 
-it('the pages threw and logged nothing', () => {
+test('the pages threw and logged nothing', () => {
   assert.deepEqual(person.problems, []);
 });

@@ -50,12 +50,6 @@ function machineEnv(lane: number) {
 }
 
 /** Why machines cannot run here, or undefined when they can. */
-export function machinesSkipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'real machines need Linux';
-  if (process.getuid?.() !== 0) return 'real machines need root';
-  return undefined;
-}
-
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();

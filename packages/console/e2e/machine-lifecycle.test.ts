@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { machinesSkipReason, type Person, type Stack, screenshot, startStack } from './harness.js';
+import { type Person, type Stack, screenshot, startStack } from './harness.js';
 
 // The machine page's lifecycle with a real machine: the Start / Stop / Suspend buttons and the
 // live badge, the activity line (why it is awake, when it will idle) while a terminal is
 // attached and while nothing is, the timeline's causes, and the terminal's "waking" state
 // when it is opened on a suspended or a stopped machine. Screenshots at laptop and phone
 // widths go to test-artifacts/console/3x-*.png.
-
-const skip = machinesSkipReason();
-if (skip) console.warn(`skipping the machine lifecycle end-to-end tests: ${skip}`);
-const it = skip ? test.skip : test;
 
 const MACHINE = '/orgs/awake/machines/box';
 const PHONE = { width: 390, height: 844 };
@@ -120,7 +116,6 @@ async function screenshots(page: Page, name: string): Promise<void> {
 }
 
 before(async () => {
-  if (skip) return;
   // Its own host lane, so it can run beside machine-page.test.ts; the idle monitor asks the
   // agent twice a second, so what keeps the machine awake shows up within a page poll. New
   // orgs idle machines after 2 s (suspend) and 5 s (stop), below what the API accepts, so
@@ -158,7 +153,7 @@ after(async () => {
   await stack?.stop();
 });
 
-it('with nothing attached the activity line counts down to the next suspend', async () => {
+test('with nothing attached the activity line counts down to the next suspend', async () => {
   const { page } = person;
   await page.goto(MACHINE);
   await badge(page, 'started').waitFor({ timeout: 15_000 });
@@ -172,7 +167,7 @@ it('with nothing attached the activity line counts down to the next suspend', as
   await screenshots(page, '30-activity-idle');
 });
 
-it('while a terminal is attached the activity line says so, live', async () => {
+test('while a terminal is attached the activity line says so, live', async () => {
   const { page, context } = person;
   await page.getByRole('button', { name: 'New terminal' }).click();
   await page.waitForURL('**/sessions/*');
@@ -200,7 +195,7 @@ it('while a terminal is attached the activity line says so, live', async () => {
   await machinePage.close();
 });
 
-it('Suspend turns the badge to suspended and the activity line says how it wakes', async () => {
+test('Suspend turns the badge to suspended and the activity line says how it wakes', async () => {
   const { page } = person;
   await page.goto(MACHINE);
   await badge(page, 'started').waitFor({ timeout: 15_000 });
@@ -221,7 +216,7 @@ it('Suspend turns the badge to suspended and the activity line says how it wakes
   await screenshots(page, '32-machine-suspended');
 });
 
-it('the terminal of a suspended machine shows it waking, then the same session', async () => {
+test('the terminal of a suspended machine shows it waking, then the same session', async () => {
   const { page } = person;
   await page.goto(sessionPath);
   await page.locator('.terminal-status[data-status="connected"]').waitFor({ timeout: 30_000 });
@@ -234,7 +229,7 @@ it('the terminal of a suspended machine shows it waking, then the same session',
   await screenshot(page, '33-terminal-after-wake');
 });
 
-it('Stop shows stopping then stopped, and Start brings it back to started', async () => {
+test('Stop shows stopping then stopped, and Start brings it back to started', async () => {
   const { page } = person;
   await page.goto(MACHINE);
   await badge(page, 'started').waitFor({ timeout: 15_000 });
@@ -258,7 +253,7 @@ it('Stop shows stopping then stopped, and Start brings it back to started', asyn
     .waitFor();
 });
 
-it('the timeline lists the transitions newest first with their causes in words', async () => {
+test('the timeline lists the transitions newest first with their causes in words', async () => {
   const { page } = person;
   const timeline = page.locator('ol.timeline > li');
   // Newest first: the start just asked for, and the machine getting there.
@@ -288,7 +283,7 @@ it('the timeline lists the transitions newest first with their causes in words',
   await screenshots(page, '35-timeline');
 });
 
-it("a stopped machine's terminal shows it waking, says the session ended, and a new one gets a prompt", async () => {
+test("a stopped machine's terminal shows it waking, says the session ended, and a new one gets a prompt", async () => {
   const { page } = person;
   await page.getByRole('button', { name: 'Stop', exact: true }).click();
   await badge(page, 'stopped').waitFor({ timeout: 30_000 });
@@ -309,7 +304,7 @@ it("a stopped machine's terminal shows it waking, says the session ended, and a 
   await waitForScreen(page, /^fresh-42$/m, 'output in the new session');
 });
 
-it('a machine nobody uses is suspended, then stopped, by idling, and the page says why', async () => {
+test('a machine nobody uses is suspended, then stopped, by idling, and the page says why', async () => {
   const { page } = person;
   await api('POST', '/machines', { name: 'nap' });
   await page.goto('/orgs/awake/machines/nap');
@@ -339,6 +334,6 @@ it('a machine nobody uses is suspended, then stopped, by idling, and the page sa
   await screenshots(page, '37-idled-timeline');
 });
 
-it('the machine and terminal pages threw and logged nothing', () => {
+test('the machine and terminal pages threw and logged nothing', () => {
   assert.deepEqual(person.problems, []);
 });

@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { machinesSkipReason, type Person, type Stack, screenshot, startStack } from './harness.js';
+import { type Person, type Stack, screenshot, startStack } from './harness.js';
 
 // The machine page's terminals, services and machine URL in real Chromium against the real
 // server: a real machine on the local driver, xterm.js attached to its agent's PTY session
 // through the server's terminal gateway, services the machine's agent supervises, and the
 // machine's own URL.
-
-const skip = machinesSkipReason();
-if (skip) console.warn(`skipping the machine page end-to-end tests: ${skip}`);
-const it = skip ? test.skip : test;
 
 let stack: Stack;
 let person: Person;
@@ -18,7 +14,6 @@ let sessionPath = '';
 let appUrl = '';
 
 before(async () => {
-  if (skip) return;
   stack = await startStack({ machines: true });
   person = await stack.newPerson({ width: 1100, height: 700 });
   const { context } = person;
@@ -88,7 +83,7 @@ async function typeInto(page: Page, text: string): Promise<void> {
 
 let hello = '';
 
-it('a new terminal opens from the machine page with its session id in the URL', async () => {
+test('a new terminal opens from the machine page with its session id in the URL', async () => {
   const { page } = person;
   await page.goto('/orgs/term/machines/dev');
   await page.getByRole('heading', { name: 'No terminal sessions' }).waitFor();
@@ -97,7 +92,7 @@ it('a new terminal opens from the machine page with its session id in the URL', 
   sessionPath = new URL(page.url()).pathname;
 });
 
-it('typing a command in the browser terminal runs it and shows its output', async () => {
+test('typing a command in the browser terminal runs it and shows its output', async () => {
   const { page } = person;
   await waitForStatus(page, 'connected');
   await typeInto(page, 'echo hello-$RANDOM\n');
@@ -107,7 +102,7 @@ it('typing a command in the browser terminal runs it and shows its output', asyn
   await screenshot(page, '20-terminal');
 });
 
-it('a reload reattaches to the same session and restores the screen', async () => {
+test('a reload reattaches to the same session and restores the screen', async () => {
   const { page } = person;
   await page.reload();
   await waitForStatus(page, 'connected');
@@ -120,7 +115,7 @@ it('a reload reattaches to the same session and restores the screen', async () =
   );
 });
 
-it('a second tab on the same session sees what the first one types', async () => {
+test('a second tab on the same session sees what the first one types', async () => {
   const second = await person.context.newPage();
   await second.goto(sessionPath);
   await waitForStatus(second, 'connected');
@@ -130,7 +125,7 @@ it('a second tab on the same session sees what the first one types', async () =>
   await second.close();
 });
 
-it('after a network drop the terminal shows it is reconnecting and resumes without repeats', async () => {
+test('after a network drop the terminal shows it is reconnecting and resumes without repeats', async () => {
   const { page } = person;
   const before = await screenText(page);
   const count = (text: string) => text.split('\n').filter((line) => line === hello).length;
@@ -146,7 +141,7 @@ it('after a network drop the terminal shows it is reconnecting and resumes witho
   assert.equal(count(after), count(before), 'no output was replayed twice');
 });
 
-it('full-window mode gives the terminal the whole page', async () => {
+test('full-window mode gives the terminal the whole page', async () => {
   const { page } = person;
   await page.getByRole('button', { name: 'Full window' }).click();
   const box = await page.locator('.terminal-frame').boundingBox();
@@ -155,7 +150,7 @@ it('full-window mode gives the terminal the whole page', async () => {
   await page.getByRole('button', { name: 'Exit full window' }).click();
 });
 
-it('when the shell exits the terminal says so and stops reconnecting', async () => {
+test('when the shell exits the terminal says so and stops reconnecting', async () => {
   const { page } = person;
   const attaches = stack.attaches.length;
   await typeInto(page, 'exit 3\n');
@@ -165,7 +160,7 @@ it('when the shell exits the terminal says so and stops reconnecting', async () 
   assert.equal(stack.attaches.length, attaches);
 });
 
-it('an ended session is listed with its exit code and can be removed', async () => {
+test('an ended session is listed with its exit code and can be removed', async () => {
   const { page } = person;
   await page.getByRole('link', { name: 'Back to dev' }).click();
   await page.waitForURL('**/orgs/term/machines/dev');
@@ -177,7 +172,7 @@ it('an ended session is listed with its exit code and can be removed', async () 
   await page.getByRole('heading', { name: 'No terminal sessions' }).waitFor();
 });
 
-it('a service is created from the machine page, serves its directory at the machine URL, and its logs follow', async () => {
+test('a service is created from the machine page, serves its directory at the machine URL, and its logs follow', async () => {
   const { page, context } = person;
   await page.getByRole('heading', { name: 'No services' }).waitFor();
   await page.getByRole('button', { name: 'Add service' }).click();
@@ -212,7 +207,7 @@ it('a service is created from the machine page, serves its directory at the mach
   await screenshot(page, '24-services');
 });
 
-it('a service can be stopped, started and deleted', async () => {
+test('a service can be stopped, started and deleted', async () => {
   const { page } = person;
   const row = page.locator('tr[data-service="web"]');
   await row.getByRole('button', { name: 'Stop web', exact: true }).click();
@@ -224,7 +219,7 @@ it('a service can be stopped, started and deleted', async () => {
   await page.getByRole('heading', { name: 'No services' }).waitFor({ timeout: 15_000 });
 });
 
-it('stopping the machine changes its badge', async () => {
+test('stopping the machine changes its badge', async () => {
   const { page } = person;
   await page.getByRole('button', { name: 'Stop', exact: true }).click();
   await page
@@ -236,6 +231,6 @@ it('stopping the machine changes its badge', async () => {
   await screenshot(page, '26-machine-stopped');
 });
 
-it('the machine and terminal pages threw and logged nothing', () => {
+test('the machine and terminal pages threw and logged nothing', () => {
   assert.deepEqual(person.problems, []);
 });

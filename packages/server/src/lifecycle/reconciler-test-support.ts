@@ -6,7 +6,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../config.js';
 import { LocalDriver } from '../runtime/local/local-driver.js';
 import {
-  localDriverSkipReason,
   prepareLocalHost,
   setUpTestDriver,
   type TestDriverSetup,
@@ -17,8 +16,6 @@ import {
   prepareTestDatabase,
   type TestDatabaseHandle,
 } from '../test-support/test-server.js';
-
-export const lifecycleSkipReason = localDriverSkipReason;
 
 export interface LifecycleHost {
   setup: TestDriverSetup;

@@ -9,7 +9,7 @@ import {
   hashImageRecipe,
   resolveImageCacheDir,
 } from './image.js';
-import { localDriverSkipReason, prepareLocalHost } from './local/test-support.js';
+import { prepareLocalHost } from './local/test-support.js';
 
 describe('base image', () => {
   it('keys an image by its recipe, whatever the package order', () => {
@@ -39,9 +39,7 @@ describe('base image', () => {
     }
   });
 
-  it('reports a failed build with the fix, leaving no partial image or lock', {
-    skip: localDriverSkipReason(),
-  }, async () => {
+  it('reports a failed build with the fix, leaving no partial image or lock', {}, async () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'snapvm-image-'));
     try {
       const progress: string[] = [];
@@ -58,9 +56,7 @@ describe('base image', () => {
     }
   });
 
-  it('reuses a built image without running debootstrap again', {
-    skip: localDriverSkipReason(),
-  }, async () => {
+  it('reuses a built image without running debootstrap again', {}, async () => {
     const { rootfs } = await prepareLocalHost();
     const progress: string[] = [];
     const started = Date.now();

@@ -10,18 +10,12 @@ import { agentHealth } from '../conformance.js';
 import type { MachineSpec } from '../driver.js';
 import { LocalDriver } from './local-driver.js';
 import { machineAddress } from './network.js';
-import {
-  localDriverSkipReason,
-  prepareLocalHost,
-  setUpTestDriver,
-  type TestDriverSetup,
-} from './test-support.js';
+import { prepareLocalHost, setUpTestDriver, type TestDriverSetup } from './test-support.js';
 
-const skip = localDriverSkipReason();
 const size = { cpu: 1, memoryMiB: 256, diskGiB: 1, pids: 96 };
 const spec = (id: string, name: string): MachineSpec => ({ id, name, size });
 
-describe('local machine isolation', { skip }, () => {
+describe('local machine isolation', () => {
   let setup: TestDriverSetup;
   let driver: LocalDriver;
   const sh = async (id: string, script: string) => driver.exec(id, ['sh', '-c', script]);

@@ -19,12 +19,6 @@ const serverRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const realAgentDir = fileURLToPath(new URL('../../../../agent/dist/bundle/', import.meta.url));
 
 /** Why the local driver cannot be tested here, or undefined when it can. */
-export function localDriverSkipReason(): string | undefined {
-  if (process.platform !== 'linux') return 'the local driver needs Linux';
-  if (process.getuid?.() !== 0) return 'the local driver tests need root';
-  return undefined;
-}
-
 /**
  * Tests share one image build across runs and data directories (debootstrap takes ~1 min).
  * The Debian packages are installed through the repo's host-deps script.

@@ -315,7 +315,13 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
   private async startLocked(id: string): Promise<void> {
     const record = this.record(id);
     const observed = this.observe(id);
-    if (observed.state === 'started') return;
+    if (observed.state === 'started') {
+      // Also a start another process left half done (it died after the gate): init may still
+      // be on its way to exec'ing the agent, and the caller is promised an agent that answers.
+      await this.waitForAgent(id, this.options.agentTimeoutMs ?? 15_000);
+      chmodSync(this.mountPoints(id), 0o700);
+      return;
+    }
     if (observed.state === 'suspended') return this.resumeLocked(id);
     if (observed.state === 'broken') await this.teardown(id, { graceful: false });
 

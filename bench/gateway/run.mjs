@@ -7,6 +7,7 @@
 // - time to first byte of a request to a stopped machine (cold) and a suspended one (warm),
 //   held by the gateway while the machine wakes.
 // `npm run bench -- gateway [seconds]`; RUNS=N wake samples (default 10).
+
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -14,11 +15,11 @@ import WebSocket from 'ws';
 import { AgentClient } from '../../packages/server/dist/agent-client/agent-client.js';
 import { LocalDriver } from '../../packages/server/dist/runtime/local/local-driver.js';
 import {
-  localDriverSkipReason,
   prepareLocalHost,
   setUpTestDriver,
 } from '../../packages/server/dist/runtime/local/test-support.js';
 import { prepareTestDatabase } from '../../packages/server/dist/test-support/test-server.js';
+import { requireRootOnLinux } from '../require-root.mjs';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const RUNS = Number(process.env.RUNS ?? 10);
@@ -26,11 +27,7 @@ const CONCURRENCY = 8;
 const ECHOES = 500;
 const CLI = new URL('../../packages/server/dist/cli.js', import.meta.url).pathname;
 
-const skip = localDriverSkipReason();
-if (skip) {
-  console.error(`gateway bench: ${skip}`);
-  process.exit(1);
-}
+requireRootOnLinux('gateway');
 
 // The in-machine app: small body, keep-alive, as cheap as an HTTP server gets in Node.
 const APP = `import { createServer } from 'node:http';

@@ -2,21 +2,18 @@
 // "POST .../exec answers" on a started, a suspended (warm) and a stopped (cold) machine,
 // against driver.resume/start → agent health on a machine the server does not manage.
 // Needs root on Linux and the cached base image. RUNS=N changes the sample count (default 20).
+
 import { mkdirSync, writeFileSync } from 'node:fs';
 import {
-  lifecycleSkipReason,
   prepareLifecycleHost,
   signUpOwner,
   waitForMachine,
 } from '../../packages/server/dist/lifecycle/reconciler-test-support.js';
 import { agentHealth } from '../../packages/server/dist/runtime/conformance.js';
+import { requireRootOnLinux } from '../require-root.mjs';
 
 const runs = Number(process.env.RUNS ?? 20);
-const skip = lifecycleSkipReason();
-if (skip) {
-  console.error(`lifecycle bench: ${skip}`);
-  process.exit(1);
-}
+requireRootOnLinux('lifecycle');
 
 const host = await prepareLifecycleHost(24, { SNAPVM_RECONCILE_INTERVAL_MS: '600000' });
 const results = {};

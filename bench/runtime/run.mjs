@@ -3,22 +3,19 @@
 // cached base image (SNAPVM_IMAGE_CACHE, default /var/cache/snapvm-images). RUNS=N changes the
 // sample count (default 20), MACHINES=N the memory sample (default 10). SNAPVM_TEST_AGENT=stub
 // boots a minimal stand-in instead of the real agent bundle.
+
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { agentHealth } from '../../packages/server/dist/runtime/conformance.js';
 import {
-  localDriverSkipReason,
   prepareLocalHost,
   setUpTestDriver,
 } from '../../packages/server/dist/runtime/local/test-support.js';
+import { requireRootOnLinux } from '../require-root.mjs';
 
 const runs = Number(process.env.RUNS ?? 20);
 const machineCount = Number(process.env.MACHINES ?? 10);
-const skip = localDriverSkipReason();
-if (skip) {
-  console.error(`runtime bench: ${skip}`);
-  process.exit(1);
-}
+requireRootOnLinux('runtime');
 
 const size = { cpu: 1, memoryMiB: 512, diskGiB: 2, pids: 256 };
 const { rootfs } = await prepareLocalHost();

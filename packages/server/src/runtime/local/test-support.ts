@@ -18,7 +18,6 @@ import type { NetworkConfig } from './network.js';
 const serverRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const realAgentDir = fileURLToPath(new URL('../../../../agent/dist/bundle/', import.meta.url));
 
-/** Why the local driver cannot be tested here, or undefined when it can. */
 /**
  * Tests share one image build across runs and data directories (debootstrap takes ~1 min).
  * The Debian packages are installed through the repo's host-deps script.

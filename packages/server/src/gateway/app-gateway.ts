@@ -1,7 +1,7 @@
 // Machine URLs: requests whose Host is `<machine>--<org>.<apps domain>` never reach the API's
-// router; they are authorized here and relayed through the machine's agent to the machine's
-// HTTP port (requests over pooled tunnels, /v1/tunnel/:port; upgrades through
-// /v1/proxy/:port), bodies streaming both ways.
+// router; they are authorized here and relayed to the machine's HTTP port (requests over
+// pooled connections, straight to the machine's address or through the agent's tunnel,
+// tunnel-pool.ts; upgrades through the agent's /v1/proxy/:port), bodies streaming both ways.
 // A machine that is not running is woken on the first request (one wake shared by all).
 import {
   type Agent,
@@ -443,9 +443,12 @@ export class AppGateway {
     endpoint: AgentEndpoint,
     retryUntil: number,
   ): Promise<void> {
+    // Connections straight to the app bypass the agent, so its activity report misses them.
+    const release = this.options.agents.lifecycle?.idle.hold(target.id);
     return new Promise<void>((resolve) => {
       let upstream: ClientRequest | null = null;
       res.once('close', () => {
+        release?.();
         if (!res.writableFinished) upstream?.destroy();
         resolve();
       });

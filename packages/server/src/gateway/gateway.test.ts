@@ -22,11 +22,16 @@ const M = '/api/v1/orgs/acme/machines';
 const ECHO_APP = `
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';
-const server = createServer((req, res) => {
+const answer = (req, res) => {
   res.setHeader('content-type', 'application/json');
   res.setHeader('set-cookie', ['snapvm_session=planted; Path=/', 'theirs=set; Path=/']);
-  res.end(JSON.stringify({ url: req.url, headers: req.headers }));
-});
+  const body = JSON.stringify({ url: req.url, remote: req.socket.remoteAddress, headers: req.headers });
+  if (req.url === '/slow') setTimeout(() => res.end(body), 1500);
+  else res.end(body);
+};
+const server = createServer(answer);
+// The same app on loopback alone, which only the agent's tunnel reaches.
+createServer(answer).listen(8082, '127.0.0.1');
 server.on('upgrade', (req, socket) => {
   const accept = createHash('sha1')
     .update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
@@ -319,7 +324,11 @@ describe('the gateway', () => {
       ['theirs=set; Path=/'],
       'no SnapVM cookie set by the app',
     );
-    const seen = JSON.parse(echoed.body) as { url: string; headers: Record<string, string> };
+    const seen = JSON.parse(echoed.body) as {
+      url: string;
+      remote: string;
+      headers: Record<string, string>;
+    };
     assert.equal(seen.url, '/headers?x=1');
     assert.equal(seen.headers.cookie, 'theirs=kept');
     assert.equal(seen.headers.authorization, undefined);
@@ -337,13 +346,34 @@ describe('the gateway', () => {
     });
     assert.equal(JSON.parse(hop.body).headers['x-hop'], undefined);
 
-    // Requests travel over kept-alive tunnels through the agent, which counts each open one
-    // as a proxied connection; idle ones close soon, so an unused URL keeps nothing busy.
+    // An app listening on every address is reached at the machine's address, with no agent
+    // relaying (it sees the bridge, not loopback); one on loopback alone through the agent's
+    // tunnel, which the agent counts as a proxied connection until it closes, soon after.
+    assert.notEqual(seen.remote, '127.0.0.1');
+    const auth = { authorization: `Bearer ${ownerToken}` };
     const { id } = (await owner.get(`${M}/web`)).body as { id: string };
     const agent = new AgentClient(await host.driver().agentEndpoint(id));
+    assert.equal((await agent.activity()).proxy.openConnections, 0, 'no tunnel for a direct app');
+    assert.equal((await owner.patch(`${M}/web`, { httpPort: 8082 })).status, 200);
+    const looped = await app('/headers', auth);
+    assert.equal(looped.status, 200, looped.body);
+    assert.equal(JSON.parse(looped.body).remote, '127.0.0.1');
     assert.ok((await agent.activity()).proxy.openConnections >= 1, 'a tunnel stays open');
     await sleep(TUNNEL_IDLE_MS + 500);
     assert.equal((await agent.activity()).proxy.openConnections, 0);
+
+    // A request the app takes its time over keeps the machine busy, though no agent sees it.
+    assert.equal((await owner.patch(`${M}/web`, { httpPort: 8081 })).status, 200);
+    const urlBusy = (machine: { activity: { reasons: string[] } }) =>
+      machine.activity.reasons.some((r) => r.includes('machine URL'));
+    const slow = app('/slow', auth);
+    for (let i = 0; !urlBusy((await owner.get(`${M}/web`)).body); i++) {
+      assert.ok(i < 100, 'the request in flight never showed as activity');
+      await sleep(10);
+    }
+    assert.equal((await slow).status, 200);
+    const after = (await owner.get(`${M}/web`)).body;
+    assert.ok(!urlBusy(after), JSON.stringify(after.activity));
 
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
       headers: { host: appHost(), authorization: `Bearer ${ownerToken}` },

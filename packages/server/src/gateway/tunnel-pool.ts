@@ -1,7 +1,10 @@
-// Keep-alive pools of raw TCP tunnels through a machine's agent (`/v1/tunnel/:port`, docs/
-// agent.md). Each pooled connection is a tunnel to the app's port: the gateway's requests,
-// already authorized and stripped, go over it as plain HTTP/1.1, and the agent only copies
-// bytes. The agent's /v1/proxy parsed and rewrote every request, doubling the CPU per request.
+// Keep-alive pools of connections to the app's port in a machine: the gateway's requests,
+// already authorized and stripped, go over them as plain HTTP/1.1. Where the runtime can
+// reach the machine's network (AgentEndpoint.connectPort) a connection goes straight there
+// and no process relays its bytes; an app listening on 127.0.0.1 only refuses that, and then
+// the connection is a raw TCP tunnel through the agent (`/v1/tunnel/:port`, docs/agent.md),
+// which copies bytes. (The agent's /v1/proxy parsed and rewrote every request, doubling the
+// CPU per request; the tunnel still costs a relay hop in the agent.)
 import { Agent, request } from 'node:http';
 import type { Socket } from 'node:net';
 import { AGENT_TOKEN_HEADER, AGENT_TUNNEL_PROTOCOL, agentTunnelPath } from '@snapvm/protocol';
@@ -14,6 +17,11 @@ import type { AgentEndpoint } from '../runtime/driver.js';
  * as a request is sent on it.
  */
 export const TUNNEL_IDLE_MS = 2_000;
+
+/** After a direct connection is refused and a tunnel is not, the pool tunnels this long. */
+const DIRECT_RETRY_MS = 5_000;
+/** A SYN dropped inside the machine (its own firewall) must not hang the request. */
+const DIRECT_CONNECT_MS = 1_000;
 
 /** The agent refused the tunnel: nothing listens on the port (502), or another answer. */
 export class TunnelRefusedError extends Error {
@@ -73,7 +81,33 @@ export function openTunnel(
   handshake.end();
 }
 
-/** A keep-alive pool whose connections are tunnels to `port` in the machine. */
+/** Connects straight to `port` on the machine's address; the callback gets an error if not. */
+function connectDirect(
+  connectPort: (port: number) => Socket,
+  port: number,
+  callback: (err: Error | null, socket?: Socket) => void,
+): void {
+  const socket = connectPort(port);
+  const fail = (err: Error) => {
+    socket.destroy();
+    callback(err);
+  };
+  const timedOut = () => fail(new Error('connect timed out'));
+  socket.setTimeout(DIRECT_CONNECT_MS, timedOut);
+  socket.once('error', fail);
+  socket.once('connect', () => {
+    // The pool sets its own idle timeout later: this listener must not be there to hear it.
+    socket.setTimeout(0);
+    socket.off('timeout', timedOut);
+    socket.off('error', fail);
+    callback(null, socket);
+  });
+}
+
+/**
+ * A keep-alive pool whose connections reach `port` in the machine: directly when the runtime
+ * allows and the app listens on the machine's address, else through agent tunnels.
+ */
 export function createTunnelPool(endpoint: AgentEndpoint, port: number): Agent {
   const pool = new Agent({
     keepAlive: true,
@@ -81,10 +115,25 @@ export function createTunnelPool(endpoint: AgentEndpoint, port: number): Agent {
     maxFreeSockets: 32,
     timeout: TUNNEL_IDLE_MS,
   });
+  let tunnelUntil = 0;
+  const { connectPort } = endpoint;
   // Node's Agent waits for the callback when createConnection returns nothing.
   Object.assign(pool, {
-    createConnection: (_options: unknown, callback: (err: Error | null, socket?: Socket) => void) =>
-      openTunnel(endpoint, port, callback),
+    createConnection: (
+      _options: unknown,
+      callback: (err: Error | null, socket?: Socket) => void,
+    ) => {
+      if (!connectPort || Date.now() < tunnelUntil) return openTunnel(endpoint, port, callback);
+      connectDirect(connectPort, port, (err, socket) => {
+        if (!err) return callback(null, socket);
+        openTunnel(endpoint, port, (tunnelErr, tunnel) => {
+          // Only an app on loopback alone is worth tunnelling to for a while; when nothing
+          // listens at all (a service still starting), the next try goes direct again.
+          if (!tunnelErr) tunnelUntil = Date.now() + DIRECT_RETRY_MS;
+          callback(tunnelErr, tunnel);
+        });
+      });
+    },
   });
   return pool;
 }

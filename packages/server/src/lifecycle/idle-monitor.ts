@@ -64,6 +64,8 @@ export interface IdleMonitorOptions {
 
 export class IdleMonitor {
   private readonly seen = new Map<string, Seen>();
+  /** Requests the gateway relays right now, per machine: the agent does not see them all. */
+  private readonly inFlight = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | undefined;
   private closed = false;
@@ -101,6 +103,24 @@ export class IdleMonitor {
       });
   }
 
+  /**
+   * A request to the machine is in flight (a long poll, a download): the machine stays busy
+   * until the returned function is called. Memory only.
+   */
+  hold(id: string): () => void {
+    this.touch(id);
+    this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.inFlight.get(id) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(id, left);
+      else this.inFlight.delete(id);
+      this.touch(id);
+    };
+  }
+
   /** Why the machine is awake and when it will next idle, for the machine API. */
   describe(machine: {
     id: string;
@@ -110,8 +130,9 @@ export class IdleMonitor {
   }): IdleStatus {
     const seen = this.seen.get(machine.id);
     const lastActiveMs = seen?.lastActiveMs ?? null;
+    const busy = (seen?.busy ?? false) || this.inFlight.has(machine.id);
     let nextIdle: IdleStatus['nextIdle'] = null;
-    if (lastActiveMs !== null && !seen?.busy) {
+    if (lastActiveMs !== null && !busy) {
       const due = dueActions(
         machine.state,
         machine.desiredState,
@@ -123,8 +144,8 @@ export class IdleMonitor {
       if (first) nextIdle = { action: first.action, at: new Date(first.atMs).toISOString() };
     }
     return {
-      busy: seen?.busy ?? false,
-      reasons: seen?.reasons ?? [],
+      busy,
+      reasons: [...(seen?.reasons ?? []), ...this.gatewayReasons(machine.id)],
       lastActiveAt: lastActiveMs === null ? null : new Date(lastActiveMs).toISOString(),
       checkedAt: seen?.checkedMs ? new Date(seen.checkedMs).toISOString() : null,
       nextIdle,
@@ -168,7 +189,8 @@ export class IdleMonitor {
     }
     await this.persist(row.id, seen);
     const action = dueAction(row, seen.lastActiveMs);
-    if (!seen.busy && action) await this.act(row, action, seen.lastActiveMs);
+    if (!seen.busy && !this.inFlight.has(row.id) && action)
+      await this.act(row, action, seen.lastActiveMs);
   }
 
   private async act(row: IdleRow, action: 'suspend' | 'stop', decidedOn: number): Promise<void> {
@@ -178,7 +200,7 @@ export class IdleMonitor {
       if (!fresh) return;
       const seen = this.remember(row);
       this.absorb(seen, fresh);
-      if (seen.busy || seen.lastActiveMs > decidedOn) return;
+      if (seen.busy || this.inFlight.has(row.id) || seen.lastActiveMs > decidedOn) return;
     }
     const desired = action === 'stop' ? 'stopped' : 'suspended';
     const changed = await this.options.db.asSystem(async (tx) => {
@@ -223,6 +245,11 @@ export class IdleMonitor {
       this.seen.set(row.id, seen);
     }
     return seen;
+  }
+
+  private gatewayReasons(id: string): string[] {
+    const requests = this.inFlight.get(id);
+    return requests ? [`${requests} request(s) through the machine URL in progress`] : [];
   }
 
   private absorb(seen: Seen, activity: AgentActivity): void {

@@ -47,6 +47,13 @@ export type AgentEndpoint = {
   socketPath: string;
   token: string;
   connect: () => Socket;
+  /**
+   * A TCP connection straight to a port on the machine's network address, when the server's
+   * host is on the machine's network (the local runtime's bridge). Machine URLs use it so
+   * that requests skip the agent's relay; it reaches only apps listening on all addresses,
+   * so callers fall back to the agent's tunnel (which reaches 127.0.0.1) when refused.
+   */
+  connectPort?: (port: number) => Socket;
 };
 
 export interface RuntimeDriver {

@@ -21,6 +21,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -56,6 +57,7 @@ import {
   defaultNetworkConfig,
   detachMachine,
   ensureNetwork,
+  machineAddress,
   type NetworkConfig,
   teardownNetworkIfUnused,
 } from './network.js';
@@ -211,11 +213,13 @@ export class LocalDriver implements RuntimeDriver {
     const record = this.record(id);
     const socketPath = this.socketPath(id);
     const min = this.uidBase + record.slot * uidRange;
+    const address = machineAddress(this.network, record.slot);
     return {
       kind: 'unix',
       socketPath,
       token: record.token,
       connect: () => connectAgentSocket(socketPath, { min, max: min + uidRange }),
+      connectPort: (port) => connect({ host: address, port, noDelay: true }),
     };
   }
 

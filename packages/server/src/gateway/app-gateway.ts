@@ -95,6 +95,7 @@ class GatewayResponse extends Error {
 export class AppGateway {
   private readonly identities = new Map<string, { userId: string | null; until: number }>();
   private readonly targets = new Map<string, { row: TargetRow | null; until: number }>();
+  private readonly decisions = new Map<string, { target: Target; until: number }>();
   private readonly pools = new Map<string, Agent>();
 
   /**
@@ -184,10 +185,7 @@ export class AppGateway {
         createConnection: () => endpoint.connect(),
         method: req.method ?? 'GET',
         path: `/v1/proxy/${target.port}${req.url ?? '/'}`,
-        headers: {
-          ...this.forwardHeaders(req, host, true),
-          [AGENT_TOKEN_HEADER]: endpoint.token,
-        },
+        headers: [...this.forwardHeaders(req, host, true), AGENT_TOKEN_HEADER, endpoint.token],
       });
       upstream.on('upgrade', (res, upstreamSocket, upstreamHead) => {
         if ('setTimeout' in socket)
@@ -228,9 +226,19 @@ export class AppGateway {
   // --- authorization ---------------------------------------------------------------------
 
   private async authorize(req: IncomingMessage, host: AppHost): Promise<Target> {
-    const userId = await this.identify(req, host);
-    const row = await this.lookup(host, userId);
-    const target = decide(row, userId);
+    // At proxy rates the checks below (a token hash or a cookie HMAC, two cache lookups) cost
+    // more than relaying the request: the outcome is kept per host and credential as long as
+    // the identity and the row it came from would be.
+    const key = `${host.hostname} ${credentialOf(req, host)}`;
+    const hit = this.decisions.get(key);
+    let target: Target;
+    if (hit && hit.until > Date.now()) target = { ...hit.target };
+    else {
+      const userId = await this.identify(req, host);
+      target = decide(await this.lookup(host, userId), userId);
+      if (this.decisions.size > 10_000) this.decisions.clear();
+      this.decisions.set(key, { target: { ...target }, until: Date.now() + CACHE_MS });
+    }
     target.state = this.states.get(target.id) ?? target.state;
     if (target.allowed === 'yes') return target;
     if (target.allowed === 'login') {
@@ -257,7 +265,7 @@ export class AppGateway {
 
   /** The signed-in user: an API token, else this host's cookie; null when anonymous. */
   private async identify(req: IncomingMessage, host: AppHost): Promise<string | null> {
-    const bearer = /^Bearer\s+(snapvm_tok_\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    const bearer = bearerOf(req);
     if (bearer) {
       const user = await this.cached(`t:${hashSecret(bearer)}`, () =>
         this.options.db
@@ -324,6 +332,7 @@ export class AppGateway {
   /** Settings changed (URL access, port): the next request decides afresh. */
   forget(): void {
     this.targets.clear();
+    this.decisions.clear();
   }
 
   // --- the login handshake ---------------------------------------------------------------
@@ -517,37 +526,49 @@ export class AppGateway {
       : 'http';
   }
 
-  /** What enters the machine: no SnapVM credentials, and where the request really came from. */
-  private forwardHeaders(req: IncomingMessage, host: AppHost, upgrade: boolean) {
-    const headers: Record<string, string | string[]> = {};
+  /**
+   * What enters the machine: no SnapVM credentials, and where the request really came from.
+   * A flat [name, value, …] list built from the raw headers: Node writes such a list as it
+   * is, where an object would be validated and re-keyed header by header on every request.
+   */
+  private forwardHeaders(req: IncomingMessage, host: AppHost, upgrade: boolean): string[] {
+    const out: string[] = [];
     // Headers the client's Connection names are hop-by-hop too (RFC 9110 §7.6.1).
     const listed =
       !upgrade && req.headers.connection
         ? req.headers.connection.split(',').map((h) => h.trim().toLowerCase())
         : null;
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined) continue;
-      if (name === AGENT_TOKEN_HEADER || name.startsWith('x-forwarded-')) continue;
-      if (HOP_BY_HOP.has(name) && !(upgrade && (name === 'connection' || name === 'upgrade')))
+    const raw = req.rawHeaders;
+    let sawHost = false;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i] as string;
+      const value = raw[i + 1] as string;
+      const lower = name.toLowerCase();
+      if (lower === AGENT_TOKEN_HEADER || lower.startsWith('x-forwarded-')) continue;
+      if (HOP_BY_HOP.has(lower) && !(upgrade && (lower === 'connection' || lower === 'upgrade')))
         continue;
-      if (listed?.includes(name)) continue;
-      headers[name] = value;
+      if (listed?.includes(lower)) continue;
+      if (lower === 'authorization' && /^Bearer\s+snapvm_/i.test(value)) continue;
+      if (lower === 'cookie') {
+        const kept = stripCookies(value);
+        if (kept) out.push(name, kept);
+        continue;
+      }
+      if (lower === 'host') sawHost = true;
+      out.push(name, value);
     }
-    if (
-      typeof headers.authorization === 'string' &&
-      /^Bearer\s+snapvm_/i.test(headers.authorization)
-    )
-      delete headers.authorization;
-    const cookies = stripCookies(req.headers.cookie);
-    if (cookies) headers.cookie = cookies;
-    else delete headers.cookie;
+    if (!sawHost) out.push('Host', host.hostname);
     const remote = req.socket.remoteAddress ?? '';
     const prior = this.options.trustProxy ? req.headers['x-forwarded-for'] : undefined;
-    headers['x-forwarded-for'] =
-      typeof prior === 'string' && prior ? `${prior}, ${remote}` : remote;
-    headers['x-forwarded-proto'] = this.scheme(req);
-    headers['x-forwarded-host'] = req.headers.host ?? host.hostname;
-    return headers;
+    out.push(
+      'X-Forwarded-For',
+      typeof prior === 'string' && prior ? `${prior}, ${remote}` : remote,
+      'X-Forwarded-Proto',
+      this.scheme(req),
+      'X-Forwarded-Host',
+      req.headers.host ?? host.hostname,
+    );
+    return out;
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -605,6 +626,17 @@ function decide(row: TargetRow | null, userId: string | null): Target {
     row.role === 'owner' ||
     row.role === 'admin';
   return { ...base, allowed: allowed ? 'yes' : 'forbidden' };
+}
+
+function bearerOf(req: IncomingMessage): string | undefined {
+  return /^Bearer\s+(snapvm_tok_\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+}
+
+/** What identifies the caller on this host: the token or the host's cookie, as sent. */
+function credentialOf(req: IncomingMessage, host: AppHost): string {
+  const bearer = bearerOf(req);
+  if (bearer) return `t:${bearer}`;
+  return `c:${readCookie(req.headers.cookie, appCookieName(host.hostname)) ?? ''}`;
 }
 
 function stripCookies(header: string | undefined): string | null {

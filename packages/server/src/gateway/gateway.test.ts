@@ -1,7 +1,10 @@
 // The gateway driven as a browser and a user would, through the server's port only: real
 // server, real machines on the local driver, real agent, real apps inside the machine.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
@@ -501,5 +504,32 @@ describe('the gateway', () => {
     // The wake went on without the request that started it.
     await waitForMachine(owner, `${M}/web`, (m) => m.state === 'started');
     assert.equal((await app('/hello.txt', auth)).body, 'hello-from-web\n');
+  });
+  test('an attach to a machine that cannot wake says why, then closes with 1013', async () => {
+    // An agent that exits at once: the machine's start fails, as a broken image's would.
+    const brokenAgent = mkdtempSync(join(tmpdir(), 'snapvm-broken-agent-'));
+    writeFileSync(join(brokenAgent, 'agent.mjs'), 'process.exit(3);\n');
+    try {
+      assert.equal((await owner.post(`${M}/web/stop`)).status, 202);
+      await waitForMachine(owner, `${M}/web`, (m) => m.state === 'stopped');
+      await server.stop();
+      server = await host.start({ SNAPVM_AGENT_DIR: brokenAgent });
+      port = Number(new URL(server.url).port);
+      owner = new ApiClient(server.url, owner.credentials);
+      const socket = attach(`${M}/web/sessions/nosuch/attach`, owner);
+      const frames: string[] = [];
+      const closed = await new Promise<number>((resolve) => {
+        socket.on('message', (data) => frames.push(data.toString()));
+        socket.on('close', (code) => resolve(code));
+      });
+      assert.equal(JSON.parse(frames[0] as string).type, 'waking');
+      const error = JSON.parse(frames[1] as string);
+      assert.equal(error.type, 'error');
+      assert.equal(error.code, 'machine_unavailable');
+      assert.match(error.message, /agent/, 'the error says what failed');
+      assert.equal(closed, 1013, '"try again later", so the console retries');
+    } finally {
+      rmSync(brokenAgent, { recursive: true, force: true });
+    }
   });
 });

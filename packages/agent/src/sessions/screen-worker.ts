@@ -4,9 +4,9 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { SerializeAddon } from '@xterm/addon-serialize';
 import headless from '@xterm/headless';
 import type { FromScreenWorker, ToScreenWorker } from './screen-protocol.js';
+import { ScreenSerializer } from './screen-serializer.js';
 
 const { Terminal } = headless;
 
@@ -35,7 +35,7 @@ interface CachedSnapshot {
 
 interface Model {
   term: InstanceType<typeof Terminal>;
-  serializer: SerializeAddon;
+  serializer: ScreenSerializer;
   queue: Queued[];
   inTerminal: number;
   applied: number;
@@ -57,7 +57,6 @@ try {
 const port = parentPort;
 if (!port) throw new Error('screen-worker must run in a worker thread');
 const models = new Map<number, Model>();
-const encoder = new TextEncoder();
 const post = (message: FromScreenWorker, transfer: ArrayBuffer[] = []) =>
   port.postMessage(message, transfer);
 
@@ -86,7 +85,8 @@ function pump(id: number, model: Model): void {
 
 /** Serialized screen + `scrollback` lines. When nothing changed since the last one (a
  * burst of reconnects after a network blip or a server restart) the cached bytes are reused
- * instead of serializing again; a copy is sent because the transfer gives the buffer away. */
+ * instead of serializing again; a copy is sent because the transfer gives the buffer away.
+ * Otherwise the serializer still reuses the scrollback rows it serialized before. */
 function snapshotBytes(model: Model, scrollback: number): Uint8Array<ArrayBuffer> {
   const { term } = model;
   const cached = model.cache;
@@ -99,7 +99,7 @@ function snapshotBytes(model: Model, scrollback: number): Uint8Array<ArrayBuffer
   ) {
     return cached.data.slice();
   }
-  const body = encoder.encode(model.serializer.serialize({ scrollback }));
+  const body = model.serializer.serialize(scrollback);
   const data = new Uint8Array(RESET.length + body.length);
   data.set(RESET, 0);
   data.set(body, RESET.length);
@@ -144,11 +144,9 @@ port.on('message', (message: ToScreenWorker) => {
       allowProposedApi: true,
       logLevel: 'off',
     });
-    const serializer = new SerializeAddon();
-    term.loadAddon(serializer);
     models.set(message.id, {
       term,
-      serializer,
+      serializer: new ScreenSerializer(term),
       queue: [],
       inTerminal: 0,
       applied: 0,
@@ -190,6 +188,7 @@ port.on('message', (message: ToScreenWorker) => {
     case 'close':
       if (model.cacheTimer) clearTimeout(model.cacheTimer);
       model.closed = true;
+      model.serializer.dispose();
       model.term.dispose();
       models.delete(message.id);
       break;

@@ -2,6 +2,7 @@
 // in the same run. Runs the bundled agent as its own process on a loopback port (as in a
 // machine, minus the unix socket) and drives it as the server would.
 //   node bench/agent/run.mjs [--quick] [--echo-only | --reattach-only]
+// BENCH_AGENT_BUNDLE=<path to agent.mjs> measures another build of the agent (A/B runs).
 import { spawn as spawnProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,10 +15,12 @@ import WebSocket from 'ws';
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 1 : 3;
 const ECHO_KEYS = quick ? 300 : 1000;
+// A p99 over one or two 1 s slices swung by 1-2 ms between runs: one slow second decides it.
+const ECHO_SLICES = quick ? 2 : 8;
 const STREAM_BYTES = quick ? 30_000_000 : 150_000_000; // of /dev/urandom, base64 makes 4/3 of it
-const bundle = fileURLToPath(
-  new URL('../../packages/agent/dist/bundle/agent.mjs', import.meta.url),
-);
+const bundle =
+  process.env.BENCH_AGENT_BUNDLE ??
+  fileURLToPath(new URL('../../packages/agent/dist/bundle/agent.mjs', import.meta.url));
 const loopScript = fileURLToPath(new URL('./reattach-loop.mjs', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'snapvm-agent-bench-'));
 const agents = [];
@@ -37,7 +40,9 @@ async function startAgent(env = {}) {
   const token = randomBytes(24).toString('hex');
   const tokenFile = join(work, `token-${agents.length}`);
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  // Below Linux's ephemeral range (32768-60999): a port that an outgoing connection on the
+  // host had taken made the agent's listen fail with EADDRINUSE now and then.
+  const port = 20000 + Math.floor(Math.random() * 12000);
   const child = spawnProcess(process.execPath, [bundle], {
     env: {
       PATH: process.env.PATH,
@@ -274,6 +279,7 @@ async function echoDuringReattaches(agent, id) {
   const hammerDone = new Promise((resolve) => hammer.once('exit', resolve));
   const slices = { on: { agent: [], direct: [] }, off: { agent: [], direct: [] } };
   let reattachesOn = 0;
+  let slicesOn = 0;
   let onMs = 0;
   try {
     while (!progress.startsWith('ready')) await sleep(20);
@@ -287,13 +293,15 @@ async function echoDuringReattaches(agent, id) {
       if (now - switchedAt >= 1000) {
         if (running) {
           reattachesOn += reattachCount() - countAtSwitch;
+          slicesOn++;
           onMs += now - switchedAt;
         }
         if (
           !running &&
           slices.on.agent.length >= ECHO_KEYS &&
           slices.off.agent.length >= ECHO_KEYS &&
-          reattachesOn >= 10
+          reattachesOn >= 10 &&
+          slicesOn >= ECHO_SLICES
         )
           break;
         running = !running;
@@ -343,8 +351,10 @@ async function reattachFigures(agent) {
     const bytes = Buffer.byteLength(text) + 10050; // \n -> \r\n
     const id = await filledSession(agent, file, bytes);
     await sleep(sgr ? 3000 : 1000); // let the model finish parsing before timing reattach
-    // Cold: a key echoed just before, so the agent must serialize afresh. Warm: right after
-    // a cold one, nothing changed, so the cached snapshot is reused (a reconnect storm).
+    // Cold: a key echoed just before changes the screen, so the agent serializes afresh: all
+    // of it the first time, then the screen and the scrollback rows it has not cached yet.
+    // Warm: right after a cold one, nothing changed, so the cached snapshot is reused (a
+    // reconnect storm).
     const typist = agent.attach(id, '?history=0');
     await opened(typist);
     await sleep(300); // its own snapshot (which may contain an x) comes first
@@ -369,16 +379,18 @@ async function reattachFigures(agent) {
       warm.push((await reattachOnce(agent, id, 1000)).ms);
     }
     typist.close();
+    // The typist attached with ?history=0, so the first of these found no scrollback cached.
+    const [first, ...later] = cold;
     line(
       `reattach 200x50 + last 1000 of 10k lines (${sgr ? 'sgr' : 'plain'})`,
-      ms(median(cold)),
-      `snapshot ${(size / 1024).toFixed(0)} KiB; max ${ms(Math.max(...cold))}`,
-      `target < 50 ms: ${median(cold) < 50 ? 'met' : 'NOT met'}`,
+      ms(median(later)),
+      `first, nothing cached ${ms(first)}; ${(size / 1024).toFixed(0)} KiB`,
+      `target < 50 ms: ${Math.max(first, median(later)) < 50 ? 'met' : 'NOT met'}`,
     );
     line(
       `  same, screen unchanged (cached snapshot)`,
       ms(median(warm)),
-      `cold ${ms(median(cold))}`,
+      `screen changed ${ms(median(later))}`,
     );
     if (sgr) await echoDuringReattaches(agent, id);
     await agent.api('DELETE', `/v1/sessions/${id}`);

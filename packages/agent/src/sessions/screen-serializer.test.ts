@@ -44,6 +44,8 @@ const PIECES = [
   'hello ',
   'world\r\n',
   'line\r\nline\r\nline\r\n',
+  'x\r\n'.repeat(12),
+  '\x1b[32mgreen\r\n\x1b[0mplain\r\n\x1b[1;44m bold on blue \r\n'.repeat(4),
   'x'.repeat(71),
   '漢字テスト',
   'a漢b😀c',
@@ -115,8 +117,9 @@ describe('screen serializer', () => {
   test('random output, serialized after every write, always equals the addon', async () => {
     const next = random(20260207);
     const pick = <T>(xs: T[]) => xs[Math.floor(next() * xs.length)] as T;
-    // Scrollback 120 trims old lines long before the 2,000 writes end.
-    const { term, write, check } = open(30, 8, 120);
+    // Scrollback 300 trims old lines long before the 2,000 writes end.
+    const { term, serializer, write, check } = open(30, 8, 300);
+    let reused = 0;
     for (let step = 0; step < 2000; step++) {
       let data = '';
       for (let n = 1 + Math.floor(next() * 5); n > 0; n--) data += pick(PIECES);
@@ -124,7 +127,10 @@ describe('screen serializer', () => {
       await write(data);
       if (next() < 0.01) term.resize(24 + Math.floor(next() * 12), 6 + Math.floor(next() * 4));
       check(`step ${step}`, [0, 40, 1000]);
+      reused += serializer.reusedRows;
     }
+    // Most of those serializes replayed chunks, or this proved nothing about the cache.
+    assert.ok(reused > 2000 * 16, `reused ${reused} rows`);
   });
 
   test('a resize, a full reset and an erased scrollback each invalidate the cache', async () => {
@@ -148,7 +154,7 @@ describe('screen serializer', () => {
       },
     ];
     for (const { label, first, resize, sequence } of cases) {
-      const { term, serializer, write, check } = open(40, 10, 500);
+      const { term, serializer, write, check } = open(40, 10, 120);
       for (let i = 0; i < 100; i++) await write(first(i));
       check(label, [65]);
       check(label, [65]);
@@ -160,6 +166,9 @@ describe('screen serializer', () => {
       }
       check(`after the ${label}`, [65]);
       assert.equal(serializer.reusedRows, 0, label);
+      // Enough lines to trim some: what the cache counts from must have followed them.
+      for (let i = 0; i < 40; i++) await write(fill(`three ${i}`));
+      check(`after the ${label} and more lines`, [65]);
     }
   });
 
@@ -179,8 +188,10 @@ describe('screen serializer', () => {
   });
 
   // Plain rows whose erases the addon pads with the background it reads from the buffer's
-  // first line (its quirk: with no style change since the range began, it reads row 0),
-  // and only from the screen's height below the first row serialized on.
+  // first line (its quirk: with no style change since the range began, it reads row 0), and
+  // only from the screen's height (16 rows here, one chunk) below the first row serialized.
+  // Each scenario runs with 16 shifts of the first row, so that one of them has a chunk
+  // start exactly where that padding starts.
   async function redFirstLine() {
     const t = open(20, 16, 100);
     await t.write('\x1b[41mR\x1b[0m\r\n');
@@ -190,29 +201,36 @@ describe('screen serializer', () => {
   }
 
   test('a chunk is not reused where the background for erases starts to apply', async () => {
-    const { check } = await redFirstLine();
-    check('chunk 0 before the screen height', [50]);
-    check('chunk 0 at the screen height', [66]);
+    for (let shift = 0; shift < 16; shift++) {
+      const { check } = await redFirstLine();
+      check(`shift ${shift}, a chunk before the screen height`, [34 + shift]);
+      check(`shift ${shift}, the same chunk at the screen height`, [50 + shift]);
+    }
   });
 
   test('a chunk is not reused when the first line it reads its background from changed', async () => {
-    const { write, check, term } = await redFirstLine();
-    check('row 0 red', [50]);
-    for (let i = 0; i < 16; i++) await write('p\r\n');
-    assert.ok(term.buffer.normal.getLine(0)?.getCell(0)?.isBgDefault());
-    check('row 0 plain', [66]);
+    for (let shift = 0; shift < 16; shift++) {
+      const { write, check, term } = await redFirstLine();
+      check(`shift ${shift}, row 0 red`, [34 + shift]);
+      for (let i = 0; i < 16; i++) await write('p\r\n');
+      assert.ok(term.buffer.normal.getLine(0)?.getCell(0)?.isBgDefault());
+      check(`shift ${shift}, row 0 plain`, [50 + shift]);
+    }
   });
 
   test('the row right above the screen is never cached: the next row can still change', async () => {
-    const { write, check } = open(20, 10, 200);
-    for (let i = 0; i < 100; i++) await write(`n${i}\r\n`);
-    // A line that wraps onto a second row, then enough lines to put it at the screen's top.
-    await write(`tail\r\n${'A'.repeat(20)}BBBBB\r\n`);
-    for (let i = 0; i < 8; i++) await write(`s${i}\r\n`);
-    // 64 lines of scrollback put a chunk boundary right at the screen's top.
-    check('before', [64]);
-    // Deleting the screen's top line makes its wrapped second row the new top.
-    await write('\x1b[H\x1b[M');
-    check('after', [64]);
+    for (let shift = 0; shift < 16; shift++) {
+      const { write, check } = open(20, 10, 200);
+      for (let i = 0; i < 100; i++) await write(`n${i}\r\n`);
+      check(`shift ${shift}, first`, [64]);
+      for (let i = 0; i < shift; i++) await write(`m${i}\r\n`);
+      // A line that wraps onto a second row, then enough lines to put it at the screen's top.
+      await write(`tail\r\n${'A'.repeat(20)}BBBBB\r\n`);
+      for (let i = 0; i < 8; i++) await write(`s${i}\r\n`);
+      check(`shift ${shift}, before`, [64]);
+      // Deleting the screen's top line makes its wrapped second row the new top.
+      await write('\x1b[H\x1b[M');
+      check(`shift ${shift}, after`, [64]);
+    }
   });
 });

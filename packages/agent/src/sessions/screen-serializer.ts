@@ -406,9 +406,11 @@ function modes(term: Terminal): string {
 
 /** Serializes one terminal, keeping the scrollback's chunks between calls. */
 export class ScreenSerializer {
-  private chunks = new Map<number, Chunk>();
+  private readonly chunks = new Map<number, Chunk>();
   // Chunk boundaries are counted from this line, which the buffer moves up as it trims old
-  // lines (and disposes once trimmed itself, or when `ESC [3J` erases the scrollback).
+  // lines (and disposes once trimmed itself, or when `ESC [3J` erases the scrollback). It is
+  // the newest row of the scrollback when placed: edits on the screen never move it, and it
+  // is the last to be trimmed.
   private anchor: Anchor | null = null;
   private anchoredBuffer: unknown = null;
   /** How many rows the last call took from the cache. */
@@ -430,14 +432,12 @@ export class ScreenSerializer {
     // A row can be cached once it and the row after it (whose wrap flag ends it) are both
     // above the screen; the row right above the screen is not.
     const lastCacheable = normal.baseY - 2;
-    const anchor = lastCacheable - CHUNK_ROWS + 1 >= start ? this.anchorAt(start) : null;
-    const used = new Map<number, Chunk>();
+    const anchor = lastCacheable - CHUNK_ROWS + 1 >= start ? this.currentAnchor() : null;
     this.reusedRows = 0;
     for (let row = start; row <= end; ) {
-      const pos = anchor ? row - anchor.line : -1;
+      const pos = anchor ? row - anchor.line : 1;
       if (
         anchor &&
-        pos >= 0 &&
         pos % CHUNK_ROWS === 0 &&
         row + CHUNK_ROWS - 1 <= lastCacheable &&
         writer.bce(row) === writer.bce(row + CHUNK_ROWS - 1)
@@ -449,15 +449,19 @@ export class ScreenSerializer {
           writer.replayChunk(row, chunk);
           this.reusedRows += CHUNK_ROWS;
         } else chunk = writer.writeChunk(row, key);
-        used.set(index, chunk);
+        this.chunks.set(index, chunk);
         row += CHUNK_ROWS;
         continue;
       }
       writer.writeRow(row);
       row++;
     }
-    // Only what this call used is kept, so the cache never outgrows one snapshot.
-    if (anchor) this.chunks = used;
+    // Chunks of trimmed rows can never be used again.
+    if (anchor) {
+      for (const index of this.chunks.keys()) {
+        if (anchor.line + index * CHUNK_ROWS < 0) this.chunks.delete(index);
+      }
+    }
     const parts = writer.finish();
     if (term.buffer.active.type === 'alternate') {
       const alt = term.buffer.alternate;
@@ -478,15 +482,15 @@ export class ScreenSerializer {
     return out;
   }
 
-  /** The anchor of the current chunks, or a new one at `row` when there is none (or the
-   * buffer it counted lines in is gone). */
-  private anchorAt(row: number): Anchor {
+  /** The anchor of the current chunks, or a new one when there is none (or the buffer it
+   * counted lines in is gone). */
+  private currentAnchor(): Anchor {
     const normal = (this.term as unknown as TerminalInternals)._core.buffers.normal;
     if (this.anchor && !this.anchor.isDisposed && this.anchoredBuffer === normal) {
       return this.anchor;
     }
     this.clear();
-    this.anchor = normal.addMarker(row);
+    this.anchor = normal.addMarker(this.term.buffer.normal.baseY - 1);
     this.anchoredBuffer = normal;
     return this.anchor;
   }

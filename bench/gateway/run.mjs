@@ -6,7 +6,8 @@
 // - terminal keystroke echo round trip through the gateway's WebSocket vs. the agent's;
 // - time to first byte of a request to a stopped machine (cold) and a suspended one (warm),
 //   held by the gateway while the machine wakes.
-// `npm run bench -- gateway [seconds]`; RUNS=N wake samples (default 10).
+// `npm run bench -- gateway [seconds]`; RUNS=N wake samples (default 10); CLIENTS=N keep-alive
+// clients for requests/s (default 8).
 
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ import { requireRootOnLinux } from '../require-root.mjs';
 
 const SECONDS = Number(process.argv[2] ?? 5);
 const RUNS = Number(process.env.RUNS ?? 10);
-const CONCURRENCY = 8;
+const CONCURRENCY = Number(process.env.CLIENTS ?? 8);
 const ECHOES = 500;
 const CLI = new URL('../../packages/server/dist/cli.js', import.meta.url).pathname;
 

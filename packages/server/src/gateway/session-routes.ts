@@ -12,10 +12,9 @@ import {
 import type { FastifyRequest } from 'fastify';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { type Api, type AppDeps, inOrg } from '../api/deps.js';
-import { recordAudit } from '../audit/audit-log.js';
+import type { Api, AppDeps } from '../api/deps.js';
 import { NotFoundError } from '../errors.js';
-import { getMachine } from '../machines/machines.js';
+import { accessMachine, type MachineAccess } from '../machines/machine-access.js';
 import { type MachineAgents, toApiError, viaAgent } from './machine-agents.js';
 import { relayTerminal } from './terminal-relay.js';
 
@@ -27,11 +26,7 @@ export interface SessionRouteOptions {
   heartbeatMs: number;
 }
 
-interface AttachTarget {
-  machine: { id: string; state: string };
-  actorId: string;
-}
-const attachTargets = new WeakMap<FastifyRequest, AttachTarget>();
+const attachTargets = new WeakMap<FastifyRequest, MachineAccess>();
 
 export function registerSessionRoutes(
   api: Api,
@@ -40,7 +35,6 @@ export function registerSessionRoutes(
   options: SessionRouteOptions,
 ): void {
   const tags = ['sessions'];
-  const settings = deps.machineSettings;
 
   api.get(
     base,
@@ -53,9 +47,7 @@ export function registerSessionRoutes(
       },
     },
     async (request) => {
-      const machine = await inOrg(deps, request, request.params.org, (tx, org) =>
-        getMachine(tx, org, request.params.machine, settings),
-      );
+      const { machine } = await accessMachine(deps, request, request.params);
       const client = await agents.ifAwake(machine);
       if (!client) return { items: [], nextCursor: null };
       const list = await viaAgent(() =>
@@ -77,24 +69,10 @@ export function registerSessionRoutes(
       },
     },
     async (request, reply) => {
-      const { machine, actorId } = await inOrg(
-        deps,
-        request,
-        request.params.org,
-        async (tx, org, actor) => {
-          const found = await getMachine(tx, org, request.params.machine, settings);
-          await recordAudit(tx, {
-            orgId: org.orgId,
-            actorId: actor.userId,
-            action: 'session.create',
-            targetType: 'machine',
-            targetId: found.id,
-            ip: request.ip,
-            details: { program: request.body.command?.[0] ?? null },
-          });
-          return { machine: found, actorId: actor.userId };
-        },
-      );
+      const { machine, actorId } = await accessMachine(deps, request, request.params, {
+        action: 'session.create',
+        details: { program: request.body.command?.[0] ?? null },
+      });
       const client = await agents.wake(machine, actorId);
       const session = await viaAgent(() =>
         client.json('POST', '/v1/sessions', request.body, sessionSchema, { timeoutMs: 15_000 }),
@@ -107,9 +85,7 @@ export function registerSessionRoutes(
     `${base}/:id`,
     { schema: { tags, params: sessionParamsSchema, response: { 204: z.null() } } },
     async (request, reply) => {
-      const machine = await inOrg(deps, request, request.params.org, (tx, org) =>
-        getMachine(tx, org, request.params.machine, settings),
-      );
+      const { machine } = await accessMachine(deps, request, request.params);
       // Sessions die with a stopped machine; a suspended one still holds them.
       if (machine.state !== 'started' && machine.state !== 'suspended')
         throw new NotFoundError(`Session "${request.params.id}"`);
@@ -134,11 +110,7 @@ export function registerSessionRoutes(
       // Before the upgrade, so an unknown machine or a stranger gets a plain 401/404.
       preHandler: async (request) => {
         const params = request.params as z.infer<typeof sessionParamsSchema>;
-        const target = await inOrg(deps, request, params.org, async (tx, org, actor) => ({
-          machine: await getMachine(tx, org, params.machine, settings),
-          actorId: actor.userId,
-        }));
-        attachTargets.set(request, target);
+        attachTargets.set(request, await accessMachine(deps, request, params));
       },
     },
     (socket, request) => {
@@ -152,7 +124,7 @@ export function registerSessionRoutes(
 
   async function attach(
     socket: WebSocket,
-    target: AttachTarget,
+    target: MachineAccess,
     sessionId: string,
     query: z.infer<typeof attachQuerySchema>,
   ): Promise<void> {

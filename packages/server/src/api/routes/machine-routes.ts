@@ -12,7 +12,8 @@ import {
   pageQuerySchema,
   patchMachineBodySchema,
 } from '@snapvm/protocol';
-import { listAudit, recordAudit } from '../../audit/audit-log.js';
+import { listAudit } from '../../audit/audit-log.js';
+import { accessMachine } from '../../machines/machine-access.js';
 import { execInMachine } from '../../machines/machine-exec.js';
 import {
   createMachine,
@@ -163,25 +164,11 @@ export function registerMachineRoutes(api: Api, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const { machine, actorId } = await inOrg(
-        deps,
-        request,
-        request.params.org,
-        async (tx, org, actor) => {
-          const found = await getMachine(tx, org, request.params.machine, settings);
-          // The program only: arguments and stdin may carry secrets.
-          await recordAudit(tx, {
-            orgId: org.orgId,
-            actorId: actor.userId,
-            action: 'machine.exec',
-            targetType: 'machine',
-            targetId: found.id,
-            ip: request.ip,
-            details: { program: request.body.command[0] },
-          });
-          return { machine: found, actorId: actor.userId };
-        },
-      );
+      // The program only: arguments and stdin may carry secrets.
+      const { machine, actorId } = await accessMachine(deps, request, request.params, {
+        action: 'machine.exec',
+        details: { program: request.body.command[0] },
+      });
       const gone = new AbortController();
       reply.raw.once('close', () => {
         if (!reply.raw.writableEnded) gone.abort();

@@ -2,7 +2,7 @@ import { type ChangeEvent, type FormEvent, useCallback, useState } from 'react';
 import { type FormErrors, formErrorsFrom } from './api-client.js';
 
 type Values<F extends string> = Record<F, string>;
-type Checks<F extends string> = Partial<
+export type Checks<F extends string> = Partial<
   Record<F, (value: string, values: Values<F>) => string | null>
 >;
 
@@ -83,6 +83,8 @@ export function useForm<F extends string>(initial: Values<F>, checks: Checks<F> 
     setValues,
   };
 }
+
+export type Form<F extends string> = ReturnType<typeof useForm<F>>;
 
 function focusField(name: string): void {
   const element = document.querySelector<HTMLElement>(`[name="${CSS.escape(name)}"]`);

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { type Person, type Stack, screenshot, startStack } from './harness.js';
+import {
+  createStartedMachine,
+  type Person,
+  type Stack,
+  screenshot,
+  signUpOwner,
+  startStack,
+} from './harness.js';
 
 // Copy and paste in the browser terminal through the system clipboard (the context has the
 // clipboard permissions), with the shortcuts the console documents: Ctrl+Shift+V pastes into
@@ -21,40 +28,13 @@ before(async () => {
   // Its own host lane, so it can run beside the other machine e2e files.
   stack = await startStack({ machines: true, lane: 34 });
   person = await stack.newPerson(LAPTOP);
-  const { context } = person;
-  const headers = { origin: stack.url };
-  const signup = await context.request.post('/api/v1/auth/signup', {
-    headers,
-    data: {
-      email: `clip-${Date.now()}@example.com`,
-      password: 'clipboard password 1',
-      name: 'Cleo',
-    },
+  await signUpOwner(person, 'Cleo', { slug: 'clip', name: 'Clipboard Org' });
+  await createStartedMachine(person, 'clip', 'box');
+  const session = await person.api('POST', '/api/v1/orgs/clip/machines/box/sessions', {
+    cols: 100,
+    rows: 30,
   });
-  assert.equal(signup.status(), 201, await signup.text());
-  const org = await context.request.post('/api/v1/orgs', {
-    headers,
-    data: { slug: 'clip', name: 'Clipboard Org' },
-  });
-  assert.equal(org.status(), 201, await org.text());
-  const machine = await context.request.post('/api/v1/orgs/clip/machines', {
-    headers,
-    data: { name: 'box' },
-  });
-  assert.equal(machine.status(), 201, await machine.text());
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const { state } = await (await context.request.get('/api/v1/orgs/clip/machines/box')).json();
-    if (state === 'started') break;
-    assert.ok(Date.now() < deadline, `the machine never started: ${state}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const session = await context.request.post('/api/v1/orgs/clip/machines/box/sessions', {
-    headers,
-    data: { cols: 100, rows: 30 },
-  });
-  assert.equal(session.status(), 201, await session.text());
-  sessionPath = `/orgs/clip/machines/box/sessions/${(await session.json()).id}`;
+  sessionPath = `/orgs/clip/machines/box/sessions/${session.id}`;
 });
 
 after(async () => {

@@ -1,10 +1,18 @@
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Machine, PatchMachineBody } from '@snapvm/protocol';
+import {
+  type APIResponse,
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+} from 'playwright-core';
 
 // Starts the real SnapVM server (it serves the console, the API, the terminal gateway and
 // machine URLs on one port) and a real headless Chromium. With `machines`, the server runs
@@ -171,6 +179,12 @@ export interface Person {
   page: Page;
   /** Uncaught exceptions and console errors other than the browser's own logging of 4xx answers. */
   problems: string[];
+  /** Calls the API with this person's cookies; an answer other than 2xx fails with its body. */
+  api: (
+    method: 'GET' | 'POST' | 'PATCH',
+    path: string,
+    data?: unknown,
+  ) => ReturnType<APIResponse['json']>;
 }
 
 /**
@@ -226,7 +240,20 @@ export async function startStack(
       };
       watch(page);
       context.on('page', watch);
-      return { context, page, problems };
+      const api = async (method: string, path: string, data?: unknown) => {
+        const response = await context.request.fetch(path, {
+          method,
+          // Writes must come from the console's origin (CSRF check).
+          headers: { origin: url },
+          ...(data === undefined ? {} : { data }),
+        });
+        assert.ok(
+          response.ok(),
+          `${method} ${path}: ${response.status()} ${await response.text()}`,
+        );
+        return response.json();
+      };
+      return { context, page, problems, api };
     };
     return {
       url,
@@ -240,6 +267,57 @@ export async function startStack(
     await stop();
     throw error;
   }
+}
+
+/** Signs `person` up through the API (not the pages) as `name`, with a fresh email. */
+export async function signUp(person: Person, name: string): Promise<void> {
+  await person.api('POST', '/api/v1/auth/signup', {
+    email: `${name.toLowerCase()}-${Date.now()}@example.com`,
+    password: `${name} password 1`,
+    name,
+  });
+}
+
+/** Polls until the machine is in `state`; a first start builds the image, so up to 60 s. */
+async function waitForMachineState(
+  person: Person,
+  org: string,
+  machine: string,
+  state: string,
+): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const current = await person.api('GET', `/api/v1/orgs/${org}/machines/${machine}`);
+    if (current.state === state) return;
+    assert.ok(Date.now() < deadline, `${machine} never became ${state}: ${current.state}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Signs `person` up as `name`, the owner of a new org. */
+export async function signUpOwner(
+  person: Person,
+  name: string,
+  org: { slug: string; name: string },
+): Promise<void> {
+  await signUp(person, name);
+  await person.api('POST', '/api/v1/orgs', org);
+}
+
+/**
+ * Creates a machine and waits until it is started; `settings` are applied right after the
+ * create, before the machine can start (and idle). Returns the machine as created.
+ */
+export async function createStartedMachine(
+  person: Person,
+  org: string,
+  name: string,
+  settings?: PatchMachineBody,
+): Promise<Machine> {
+  const created = await person.api('POST', `/api/v1/orgs/${org}/machines`, { name });
+  if (settings) await person.api('PATCH', `/api/v1/orgs/${org}/machines/${name}`, settings);
+  await waitForMachineState(person, org, name, 'started');
+  return created;
 }
 
 /** Whatever machines the server left running (a failed test) go, with their host resources. */

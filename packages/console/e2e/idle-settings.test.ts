@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { APIRequestContext } from 'playwright-core';
-import { type Person, type Stack, screenshot, startStack } from './harness.js';
+import { type Person, type Stack, screenshot, signUp, startStack } from './harness.js';
 
 // The org's idle defaults and a machine's own idle periods, in real Chromium against the real
 // server (machine records only: idling itself is tested in the server's lifecycle tests).
@@ -10,44 +9,20 @@ let stack: Stack;
 let owner: Person;
 let member: Person;
 
-async function call(
-  request: APIRequestContext,
-  method: 'GET' | 'POST',
-  path: string,
-  data?: unknown,
-) {
-  const response = await request.fetch(path, {
-    method,
-    headers: { origin: stack.url },
-    ...(data === undefined ? {} : { data }),
-  });
-  assert.ok(response.ok(), `${method} ${path}: ${response.status()} ${await response.text()}`);
-  return response.json();
-}
-
-async function signUp(person: Person, name: string) {
-  await call(person.context.request, 'POST', '/api/v1/auth/signup', {
-    email: `${name.toLowerCase()}-${Date.now()}@example.com`,
-    password: 'idle settings password',
-    name,
-  });
-}
-
 before(async () => {
   stack = await startStack();
   owner = await stack.newPerson();
   member = await stack.newPerson();
   await signUp(owner, 'Olga');
   await signUp(member, 'Mo');
-  const request = owner.context.request;
-  await call(request, 'POST', '/api/v1/orgs', { slug: 'idlers', name: 'Idlers' });
-  await call(request, 'POST', '/api/v1/orgs/idlers/machines', { name: 'web' });
-  const me = await call(member.context.request, 'GET', '/api/v1/me');
-  const invitation = await call(request, 'POST', '/api/v1/orgs/idlers/invitations', {
+  await owner.api('POST', '/api/v1/orgs', { slug: 'idlers', name: 'Idlers' });
+  await owner.api('POST', '/api/v1/orgs/idlers/machines', { name: 'web' });
+  const me = await member.api('GET', '/api/v1/me');
+  const invitation = await owner.api('POST', '/api/v1/orgs/idlers/invitations', {
     email: me.user.email,
     role: 'member',
   });
-  await call(member.context.request, 'POST', `/api/v1/invitations/${invitation.token}/accept`);
+  await member.api('POST', `/api/v1/invitations/${invitation.token}/accept`);
 });
 
 after(async () => {
@@ -70,7 +45,7 @@ test('an owner changes the org idle defaults in Settings, with errors next to th
   await page.getByLabel('Stop when idle', { exact: true }).selectOption('never');
   await page.getByRole('button', { name: 'Save idle settings' }).click();
   await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
-  const org = await call(owner.context.request, 'GET', '/api/v1/orgs/idlers');
+  const org = await owner.api('GET', '/api/v1/orgs/idlers');
   assert.deepEqual(org.idle, { suspendAfterSeconds: 600, stopAfterSeconds: null });
   await screenshot(page, 'idle-02-org-saved');
   assert.deepEqual(owner.problems, []);
@@ -93,7 +68,7 @@ test('the machine page shows where each period comes from, overrides it and rese
   await page.getByLabel('Suspend when idle: minutes').fill('30');
   await page.getByRole('button', { name: 'Save idle settings' }).click();
   await summary.filter({ hasText: 'suspends after 30 min (this machine)' }).waitFor();
-  let machine = await call(owner.context.request, 'GET', '/api/v1/orgs/idlers/machines/web');
+  let machine = await owner.api('GET', '/api/v1/orgs/idlers/machines/web');
   assert.deepEqual(machine.idle, {
     suspendAfterSeconds: 1800,
     stopAfterSeconds: null,
@@ -104,7 +79,7 @@ test('the machine page shows where each period comes from, overrides it and rese
   await page.getByLabel('Suspend when idle', { exact: true }).selectOption('inherit');
   await page.getByRole('button', { name: 'Save idle settings' }).click();
   await summary.filter({ hasText: 'suspends after 10 min (org default)' }).waitFor();
-  machine = await call(owner.context.request, 'GET', '/api/v1/orgs/idlers/machines/web');
+  machine = await owner.api('GET', '/api/v1/orgs/idlers/machines/web');
   assert.equal(machine.idle.source.suspendAfterSeconds, 'org');
   assert.deepEqual(owner.problems, []);
 });

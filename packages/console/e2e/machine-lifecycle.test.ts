@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { type Person, type Stack, screenshot, startStack } from './harness.js';
+import {
+  createStartedMachine,
+  type Person,
+  type Stack,
+  screenshot,
+  signUpOwner,
+  startStack,
+} from './harness.js';
 
 // The machine page's lifecycle with a real machine: the Start / Stop / Suspend buttons and the
 // live badge, the activity line (why it is awake, when it will idle) while a terminal is
@@ -47,25 +54,8 @@ async function seen(page: Page, what: 'status' | 'badge'): Promise<string[]> {
   );
 }
 
-async function api(method: 'GET' | 'POST' | 'PATCH', path: string, data?: unknown) {
-  const response = await person.context.request.fetch(`/api/v1/orgs/awake${path}`, {
-    method,
-    headers: { origin: stack.url },
-    ...(data === undefined ? {} : { data }),
-  });
-  assert.ok(response.ok(), `${method} ${path}: ${response.status()} ${await response.text()}`);
-  return response.json();
-}
-
-async function waitForState(name: string, state: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const machine = await api('GET', `/machines/${name}`);
-    if (machine.state === state) return;
-    assert.ok(Date.now() < deadline, `the machine never became ${state}: ${machine.state}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const api = (method: 'GET' | 'POST' | 'PATCH', path: string, data?: unknown) =>
+  person.api(method, `/api/v1/orgs/awake${path}`, data);
 
 const badge = (page: Page, state: string) =>
   page.locator(`.machine-title .badge[data-state="${state}"]`);
@@ -131,22 +121,11 @@ before(async () => {
   });
   person = await stack.newPerson(LAPTOP);
   await recordChanges(person.context);
-  const signup = await person.context.request.post('/api/v1/auth/signup', {
-    headers: { origin: stack.url },
-    data: { email: `awake-${Date.now()}@example.com`, password: 'awake password 1', name: 'Tess' },
-  });
-  assert.equal(signup.status(), 201, await signup.text());
-  const org = await person.context.request.post('/api/v1/orgs', {
-    headers: { origin: stack.url },
-    data: { slug: 'awake', name: 'Awake Org' },
-  });
-  assert.equal(org.status(), 201, await org.text());
-  await api('POST', '/machines', { name: 'box' });
-  // Before it can start: this machine suspends after 10 min and stops after 1 h.
-  await api('PATCH', '/machines/box', {
+  await signUpOwner(person, 'Tess', { slug: 'awake', name: 'Awake Org' });
+  // This machine suspends after 10 min and stops after 1 h.
+  await createStartedMachine(person, 'awake', 'box', {
     idle: { suspendAfterSeconds: 600, stopAfterSeconds: 3600 },
   });
-  await waitForState('box', 'started');
 });
 
 after(async () => {

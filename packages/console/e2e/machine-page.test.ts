@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { type Person, type Stack, screenshot, startStack } from './harness.js';
+import {
+  createStartedMachine,
+  type Person,
+  type Stack,
+  screenshot,
+  signUpOwner,
+  startStack,
+} from './harness.js';
 
 // The machine page's terminals, services and machine URL in real Chromium against the real
 // server: a real machine on the local driver, xterm.js attached to its agent's PTY session
@@ -16,36 +23,8 @@ let appUrl = '';
 before(async () => {
   stack = await startStack({ machines: true });
   person = await stack.newPerson({ width: 1100, height: 700 });
-  const { context } = person;
-  const headers = { origin: stack.url };
-  const signup = await context.request.post('/api/v1/auth/signup', {
-    headers,
-    data: {
-      email: `term-${Date.now()}@example.com`,
-      password: 'terminal password 1',
-      name: 'Tess',
-    },
-  });
-  assert.equal(signup.status(), 201, await signup.text());
-  const org = await context.request.post('/api/v1/orgs', {
-    headers,
-    data: { slug: 'term', name: 'Terminal Org' },
-  });
-  assert.equal(org.status(), 201, await org.text());
-  const machine = await context.request.post('/api/v1/orgs/term/machines', {
-    headers,
-    data: { name: 'dev' },
-  });
-  assert.equal(machine.status(), 201, await machine.text());
-  appUrl = (await machine.json()).urls.app;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const current = await context.request.get('/api/v1/orgs/term/machines/dev');
-    const { state } = await current.json();
-    if (state === 'started') break;
-    assert.ok(Date.now() < deadline, `the machine never started: ${state}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await signUpOwner(person, 'Tess', { slug: 'term', name: 'Terminal Org' });
+  appUrl = (await createStartedMachine(person, 'term', 'dev')).urls.app;
 });
 
 after(async () => {

@@ -14,6 +14,7 @@ interface Case {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** The route pattern as it appears in the OpenAPI document. */
   route: string;
+  /** The status each of ACTORS gets, in that order. */
   expect: [number, number, number, number, number];
   /** Builds the concrete path and body for one call (fresh targets for destructive calls). */
   prepare?: (actor: ActorName) => Promise<{ path?: string; body?: unknown }>;
@@ -43,6 +44,10 @@ async function freshOwnerMachine(): Promise<string> {
   assert.equal(res.status, 201);
   return name;
 }
+
+const ORG = '/api/v1/orgs/{org}';
+const MACHINE = `${ORG}/machines/{machine}`;
+const SERVICE = `${MACHINE}/services/{service}`;
 
 const cases: Case[] = [
   { method: 'POST', route: '/api/v1/auth/logout', expect: [204, 204, 204, 204, 204] },
@@ -84,44 +89,39 @@ const cases: Case[] = [
     prepare: async () => ({ body: { slug: `o-${unique()}`, name: 'New' } }),
   },
   { method: 'GET', route: '/api/v1/orgs', expect: [401, 200, 200, 200, 200] },
-  { method: 'GET', route: '/api/v1/orgs/{org}', expect: [401, 404, 200, 200, 200] },
+  { method: 'GET', route: ORG, expect: [401, 404, 200, 200, 200] },
+  { method: 'PATCH', route: ORG, body: { name: 'Acme Inc' }, expect: [401, 404, 403, 200, 200] },
   {
     method: 'PATCH',
-    route: '/api/v1/orgs/{org}',
-    body: { name: 'Acme Inc' },
-    expect: [401, 404, 403, 200, 200],
-  },
-  {
-    method: 'PATCH',
-    route: '/api/v1/orgs/{org}',
+    route: ORG,
     note: 'idle defaults',
     body: { idle: { suspendAfterSeconds: 600, stopAfterSeconds: null } },
     expect: [401, 404, 403, 200, 200],
   },
-  { method: 'GET', route: '/api/v1/orgs/{org}/members', expect: [401, 404, 200, 200, 200] },
+  { method: 'GET', route: `${ORG}/members`, expect: [401, 404, 200, 200, 200] },
   {
     method: 'PATCH',
-    route: '/api/v1/orgs/{org}/members/{userId}',
+    route: `${ORG}/members/{userId}`,
     body: { role: 'admin' },
     expect: [401, 404, 403, 200, 200],
     prepare: async () => ({ path: `/api/v1/orgs/acme/members/${await freshMember('member')}` }),
   },
   {
     method: 'DELETE',
-    route: '/api/v1/orgs/{org}/members/{userId}',
+    route: `${ORG}/members/{userId}`,
     expect: [401, 404, 403, 204, 204],
     prepare: async () => ({ path: `/api/v1/orgs/acme/members/${await freshMember('member')}` }),
   },
   {
     method: 'POST',
-    route: '/api/v1/orgs/{org}/invitations',
+    route: `${ORG}/invitations`,
     expect: [401, 404, 403, 201, 201],
     prepare: async () => ({ body: { email: `i-${unique()}@example.com`, role: 'member' } }),
   },
-  { method: 'GET', route: '/api/v1/orgs/{org}/invitations', expect: [401, 404, 403, 200, 200] },
+  { method: 'GET', route: `${ORG}/invitations`, expect: [401, 404, 403, 200, 200] },
   {
     method: 'DELETE',
-    route: '/api/v1/orgs/{org}/invitations/{id}',
+    route: `${ORG}/invitations/{id}`,
     expect: [401, 404, 403, 204, 204],
     async prepare() {
       const inv = await clients.owner.post('/api/v1/orgs/acme/invitations', {
@@ -145,101 +145,51 @@ const cases: Case[] = [
   },
   {
     method: 'POST',
-    route: '/api/v1/orgs/{org}/machines',
+    route: `${ORG}/machines`,
     expect: [401, 404, 201, 201, 201],
     prepare: async () => ({ body: { name: `n-${unique()}` } }),
   },
-  { method: 'GET', route: '/api/v1/orgs/{org}/machines', expect: [401, 404, 200, 200, 200] },
-  {
-    method: 'GET',
-    route: '/api/v1/orgs/{org}/machines/{machine}',
-    expect: [401, 404, 404, 200, 200],
-  },
-  {
-    method: 'PATCH',
-    route: '/api/v1/orgs/{org}/machines/{machine}',
-    body: { httpPort: 9000 },
-    expect: [401, 404, 404, 200, 200],
-  },
+  { method: 'GET', route: `${ORG}/machines`, expect: [401, 404, 200, 200, 200] },
+  { method: 'GET', route: MACHINE, expect: [401, 404, 404, 200, 200] },
+  { method: 'PATCH', route: MACHINE, body: { httpPort: 9000 }, expect: [401, 404, 404, 200, 200] },
   {
     method: 'DELETE',
-    route: '/api/v1/orgs/{org}/machines/{machine}',
+    route: MACHINE,
     expect: [401, 404, 404, 202, 202],
     prepare: async () => ({ path: `/api/v1/orgs/acme/machines/${await freshOwnerMachine()}` }),
   },
+  { method: 'POST', route: `${MACHINE}/start`, expect: [401, 404, 404, 202, 202] },
+  { method: 'POST', route: `${MACHINE}/stop`, expect: [401, 404, 404, 202, 202] },
+  // Authorization is checked before the state: a fresh machine is still `creating`.
+  { method: 'POST', route: `${MACHINE}/suspend`, expect: [401, 404, 404, 409, 409] },
+  // This server runs no machines (SNAPVM_LIFECYCLE=off): allowed callers get the 503.
   {
     method: 'POST',
-    route: '/api/v1/orgs/{org}/machines/{machine}/start',
-    expect: [401, 404, 404, 202, 202],
-  },
-  {
-    method: 'POST',
-    route: '/api/v1/orgs/{org}/machines/{machine}/stop',
-    expect: [401, 404, 404, 202, 202],
-  },
-  {
-    // Authorization is checked before the state: a fresh machine is still `creating`.
-    method: 'POST',
-    route: '/api/v1/orgs/{org}/machines/{machine}/suspend',
-    expect: [401, 404, 404, 409, 409],
-  },
-  {
-    // This server runs no machines (SNAPVM_LIFECYCLE=off): allowed callers get the 503.
-    method: 'POST',
-    route: '/api/v1/orgs/{org}/machines/{machine}/exec',
+    route: `${MACHINE}/exec`,
     body: { command: ['true'] },
     expect: [401, 404, 404, 503, 503],
   },
-  {
-    method: 'GET',
-    route: '/api/v1/orgs/{org}/machines/{machine}/events',
-    expect: [401, 404, 404, 200, 200],
-  },
-  { method: 'GET', route: '/api/v1/orgs/{org}/audit', expect: [401, 404, 403, 200, 200] },
+  { method: 'GET', route: `${MACHINE}/events`, expect: [401, 404, 404, 200, 200] },
+  { method: 'GET', route: `${ORG}/audit`, expect: [401, 404, 403, 200, 200] },
   // Terminals and services: the machine's owner and the org's admins. With no machines
   // running here, reads answer from the database and anything that needs the agent is a 503.
-  {
-    method: 'GET',
-    route: '/api/v1/orgs/{org}/machines/{machine}/sessions',
-    expect: [401, 404, 404, 200, 200],
-  },
-  {
-    method: 'POST',
-    route: '/api/v1/orgs/{org}/machines/{machine}/sessions',
-    body: {},
-    expect: [401, 404, 404, 503, 503],
-  },
-  {
-    // A machine that is not running has no sessions.
-    method: 'DELETE',
-    route: '/api/v1/orgs/{org}/machines/{machine}/sessions/{id}',
-    expect: [401, 404, 404, 404, 404],
-  },
-  {
-    // Without an upgrade the authorization still answers first.
-    method: 'GET',
-    route: '/api/v1/orgs/{org}/machines/{machine}/sessions/{id}/attach',
-    expect: [401, 404, 404, 404, 404],
-  },
-  {
-    method: 'GET',
-    route: '/api/v1/orgs/{org}/machines/{machine}/services',
-    expect: [401, 404, 404, 200, 200],
-  },
-  {
-    method: 'GET',
-    route: '/api/v1/orgs/{org}/machines/{machine}/services/{service}',
-    expect: [401, 404, 404, 200, 200],
-  },
+  { method: 'GET', route: `${MACHINE}/sessions`, expect: [401, 404, 404, 200, 200] },
+  { method: 'POST', route: `${MACHINE}/sessions`, body: {}, expect: [401, 404, 404, 503, 503] },
+  // A machine that is not running has no sessions.
+  { method: 'DELETE', route: `${MACHINE}/sessions/{id}`, expect: [401, 404, 404, 404, 404] },
+  // Without an upgrade the authorization still answers first.
+  { method: 'GET', route: `${MACHINE}/sessions/{id}/attach`, expect: [401, 404, 404, 404, 404] },
+  { method: 'GET', route: `${MACHINE}/services`, expect: [401, 404, 404, 200, 200] },
+  { method: 'GET', route: SERVICE, expect: [401, 404, 404, 200, 200] },
   {
     method: 'PUT',
-    route: '/api/v1/orgs/{org}/machines/{machine}/services/{service}',
+    route: SERVICE,
     body: { command: 'sleep', args: ['1000'] },
     expect: [401, 404, 404, 200, 200],
   },
   {
     method: 'DELETE',
-    route: '/api/v1/orgs/{org}/machines/{machine}/services/{service}',
+    route: SERVICE,
     expect: [401, 404, 404, 204, 204],
     async prepare() {
       const name = `doomed-${unique()}`;
@@ -252,7 +202,7 @@ const cases: Case[] = [
   ...(['start', 'stop', 'restart', 'logs'] as const).map(
     (action): Case => ({
       method: action === 'logs' ? 'GET' : 'POST',
-      route: `/api/v1/orgs/{org}/machines/{machine}/services/{service}/${action}`,
+      route: `${SERVICE}/${action}`,
       expect: [401, 404, 404, 503, 503],
     }),
   ),

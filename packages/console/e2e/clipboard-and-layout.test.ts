@@ -5,9 +5,13 @@ import {
   createStartedMachine,
   type Person,
   type Stack,
+  screenRows,
   screenshot,
+  screenText,
   signUpOwner,
   startStack,
+  typeInto,
+  waitForScreen,
 } from './harness.js';
 
 // Copy and paste in the browser terminal through the system clipboard (the context has the
@@ -41,31 +45,6 @@ after(async () => {
   await stack?.stop();
 });
 
-/** The terminal's visible rows as text (xterm's DOM renderer). */
-async function screenText(page: Page): Promise<string[]> {
-  return page.evaluate(() =>
-    Array.from(document.querySelectorAll('.xterm-rows > div'), (row) =>
-      (row.textContent ?? '').replace(/\u00a0/g, ' ').replace(/\s+$/, ''),
-    ),
-  );
-}
-
-async function waitForScreen(page: Page, pattern: RegExp, what: string): Promise<string> {
-  const deadline = Date.now() + 15_000;
-  let rows: string[] = [];
-  while (Date.now() < deadline) {
-    rows = await screenText(page);
-    if (pattern.test(rows.join('\n'))) return rows.join('\n');
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`terminal never showed ${what}; screen:\n${rows.join('\n')}`);
-}
-
-async function typeInto(page: Page, text: string): Promise<void> {
-  await page.locator('.xterm-helper-textarea').focus();
-  await page.keyboard.type(text);
-}
-
 const readClipboard = (page: Page) => page.evaluate(() => navigator.clipboard.readText());
 
 test('text on the clipboard is pasted into the shell with Ctrl+Shift+V', async () => {
@@ -78,7 +57,7 @@ test('text on the clipboard is pasted into the shell with Ctrl+Shift+V', async (
   await page.keyboard.press('Control+Shift+V');
   // Only the paste can have put it there, and with no newline in it the line waits for Enter.
   await waitForScreen(page, /echo pasted-\$\(\(20\+5\)\)$/m, 'the pasted command line');
-  assert.doesNotMatch((await screenText(page)).join('\n'), /^pasted-25$/m);
+  assert.doesNotMatch(await screenText(page), /^pasted-25$/m);
   await page.keyboard.press('Enter');
   await waitForScreen(page, /^pasted-25$/m, 'the pasted command’s output');
 });
@@ -88,7 +67,7 @@ test('a selected line of output is copied to the clipboard with Ctrl+Shift+C, wi
   await typeInto(page, 'echo copied-$((6*7))-ok\n');
   await waitForScreen(page, /^copied-42-ok$/m, 'the output to copy');
   await page.evaluate(() => navigator.clipboard.writeText('not copied yet'));
-  const rows = await screenText(page);
+  const rows = await screenRows(page);
   const index = rows.indexOf('copied-42-ok');
   const row = page.locator('.xterm-rows > div').nth(index);
   const box = await row.boundingBox();
@@ -102,7 +81,7 @@ test('a selected line of output is copied to the clipboard with Ctrl+Shift+C, wi
       if (event.code === 'KeyC') seen.push(event.defaultPrevented);
     });
   });
-  const before = (await screenText(page)).join('\n');
+  const before = await screenText(page);
   await page.keyboard.press('Control+Shift+C');
   const deadline = Date.now() + 5_000;
   while ((await readClipboard(page)) !== 'copied-42-ok' && Date.now() < deadline) {
@@ -117,7 +96,7 @@ test('a selected line of output is copied to the clipboard with Ctrl+Shift+C, wi
     'the key press is taken from the browser (Chrome opens DevTools’ picker on Ctrl+Shift+C)',
   );
   await page.waitForTimeout(300);
-  assert.equal((await screenText(page)).join('\n'), before, 'the shell received nothing');
+  assert.equal(await screenText(page), before, 'the shell received nothing');
   await screenshot(page, '40-terminal-copied');
 });
 
@@ -131,7 +110,7 @@ test('without the async clipboard API (a plain-http origin) Ctrl+Shift+C still c
     Object.assign(window, { hiddenClipboard: navigator.clipboard });
     Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true });
   });
-  const rows = await screenText(page);
+  const rows = await screenRows(page);
   const box = await page
     .locator('.xterm-rows > div')
     .nth(rows.indexOf('fallback-42-ok'))
@@ -155,7 +134,7 @@ test('plain Ctrl+C still interrupts the program in the terminal', async () => {
   await page.keyboard.press('Control+C');
   await typeInto(page, 'echo interrupted-$((1+1))\n');
   await waitForScreen(page, /^interrupted-2$/m, 'the prompt back after Ctrl+C');
-  assert.doesNotMatch((await screenText(page)).join('\n'), /^slept$/m);
+  assert.doesNotMatch(await screenText(page), /^slept$/m);
 });
 
 interface HeaderCheck {

@@ -320,6 +320,37 @@ export async function createStartedMachine(
   return created;
 }
 
+/** The terminal's visible rows (xterm's DOM renderer), without trailing spaces. */
+export async function screenRows(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('.xterm-rows > div'), (row) =>
+      (row.textContent ?? '').replace(/\u00a0/g, ' ').replace(/\s+$/, ''),
+    ),
+  );
+}
+
+/** The terminal's visible rows as text, one line per row. */
+export async function screenText(page: Page): Promise<string> {
+  return (await screenRows(page)).join('\n');
+}
+
+/** Waits up to 15 s for the terminal to show `pattern`; a failure shows the screen. */
+export async function waitForScreen(page: Page, pattern: RegExp, what: string): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await screenText(page);
+    if (pattern.test(text)) return text;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`terminal never showed ${what}; screen:\n${text}`);
+}
+
+export async function typeInto(page: Page, text: string): Promise<void> {
+  await page.locator('.xterm-helper-textarea').focus();
+  await page.keyboard.type(text);
+}
+
 /** Whatever machines the server left running (a failed test) go, with their host resources. */
 async function destroyMachines(dataDir: string, lane: number): Promise<void> {
   const env = machineEnv(lane);

@@ -8,6 +8,8 @@ import {
   screenshot,
   signUpOwner,
   startStack,
+  typeInto,
+  waitForScreen,
 } from './harness.js';
 
 // The machine page's lifecycle with a real machine: the Start / Stop / Suspend buttons and the
@@ -71,30 +73,6 @@ async function waitForActivity(page: Page, pattern: RegExp): Promise<void> {
     await page.waitForTimeout(200);
   }
   throw new Error(`the activity line never read ${pattern}; it says: ${text}`);
-}
-
-async function screenText(page: Page): Promise<string> {
-  return page.evaluate(() =>
-    Array.from(document.querySelectorAll('.xterm-rows > div'), (row) => row.textContent ?? '')
-      .map((line) => line.replace(/\u00a0/g, ' ').replace(/\s+$/, ''))
-      .join('\n'),
-  );
-}
-
-async function waitForScreen(page: Page, pattern: RegExp, what: string): Promise<string> {
-  const deadline = Date.now() + 15_000;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await screenText(page);
-    if (pattern.test(text)) return text;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`terminal never showed ${what}; screen:\n${text}`);
-}
-
-async function typeInto(page: Page, text: string): Promise<void> {
-  await page.locator('.xterm-helper-textarea').focus();
-  await page.keyboard.type(text);
 }
 
 /** Laptop and phone screenshots of the page as it is now. */

@@ -6,8 +6,11 @@ import {
   type Person,
   type Stack,
   screenshot,
+  screenText,
   signUpOwner,
   startStack,
+  typeInto,
+  waitForScreen,
 } from './harness.js';
 
 // The machine page's terminals, services and machine URL in real Chromium against the real
@@ -31,33 +34,8 @@ after(async () => {
   await stack?.stop();
 });
 
-/** The terminal's visible rows as text, one line per row (xterm's DOM renderer). */
-async function screenText(page: Page): Promise<string> {
-  return page.evaluate(() =>
-    Array.from(document.querySelectorAll('.xterm-rows > div'), (row) => row.textContent ?? '')
-      .map((line) => line.replace(/\u00a0/g, ' ').replace(/\s+$/, ''))
-      .join('\n'),
-  );
-}
-
-async function waitForScreen(page: Page, pattern: RegExp, what: string): Promise<string> {
-  const deadline = Date.now() + 15_000;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await screenText(page);
-    if (pattern.test(text)) return text;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`terminal never showed ${what}; screen:\n${text}`);
-}
-
 async function waitForStatus(page: Page, status: string): Promise<void> {
   await page.locator(`.terminal-status[data-status="${status}"]`).waitFor({ timeout: 15_000 });
-}
-
-async function typeInto(page: Page, text: string): Promise<void> {
-  await page.locator('.xterm-helper-textarea').focus();
-  await page.keyboard.type(text);
 }
 
 let hello = '';

@@ -2,6 +2,7 @@
 // `ready`, then a dot per reattach), so the
 // echo measured in the parent is not slowed by this client's own parsing. A key typed before
 // each reattach changes the screen, so none of them is served from the snapshot cache.
+// BENCH_REATTACH_EVERY_MS paces it (one reattach per that many ms) instead of full speed.
 //   BENCH_AGENT_URL=ws://host:port BENCH_AGENT_TOKEN=... node reattach-loop.mjs <session>
 import WebSocket from 'ws';
 
@@ -31,7 +32,9 @@ const typeKey = () =>
   });
 
 process.stdout.write('ready\n');
+const everyMs = Number(process.env.BENCH_REATTACH_EVERY_MS ?? 0);
 while (!stop) {
+  const began = performance.now();
   await typeKey();
   await new Promise((resolve) => {
     const ws = new WebSocket(`${url}?history=1000`, { headers });
@@ -50,5 +53,7 @@ while (!stop) {
     ws.on('error', resolve);
   });
   process.stdout.write('.');
+  const left = everyMs - (performance.now() - began);
+  if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
 }
 typist.close();

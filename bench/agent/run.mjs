@@ -245,7 +245,7 @@ async function reattachOnce(agent, id, history) {
  * stopped (SIGSTOP) in alternating 1 s slices, so both figures see the same load from the
  * rest of the host; keystroke echo straight from node-pty in this process is measured key by
  * key beside it: what rises there too is the host's CPU contention, not the agent's loop. */
-async function echoDuringReattaches(agent, id) {
+async function echoDuringReattaches(agent, id, everyMs) {
   const echoId = (
     await agent.api('POST', '/v1/sessions', { command: ECHO_CMD, cols: 200, rows: 50 })
   ).id;
@@ -269,6 +269,7 @@ async function echoDuringReattaches(agent, id) {
       ...process.env,
       BENCH_AGENT_URL: `ws://127.0.0.1:${agent.port}`,
       BENCH_AGENT_TOKEN: agent.token,
+      BENCH_REATTACH_EVERY_MS: String(everyMs),
     },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -329,7 +330,9 @@ async function echoDuringReattaches(agent, id) {
   }
   await agent.api('DELETE', `/v1/sessions/${echoId}`);
   line(
-    'other session echo p99 during reattaches',
+    everyMs
+      ? `other session echo p99, a reattach every ${everyMs} ms`
+      : 'other session echo p99 during reattaches',
     ms(quantile(slices.on.agent, 0.99)),
     `same session, loop stopped ${ms(quantile(slices.off.agent, 0.99))}`,
     `${reattachesOn} reattaches, ${((reattachesOn * 1000) / onMs).toFixed(0)}/s while running`,
@@ -392,7 +395,11 @@ async function reattachFigures(agent) {
       ms(median(warm)),
       `screen changed ${ms(median(later))}`,
     );
-    if (sgr) await echoDuringReattaches(agent, id);
+    if (sgr) {
+      // Back to back (a stress far past real use), then at a pace a few busy tabs could reach.
+      await echoDuringReattaches(agent, id, 0);
+      await echoDuringReattaches(agent, id, 100);
+    }
     await agent.api('DELETE', `/v1/sessions/${id}`);
   }
 }

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -159,9 +160,25 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         .send({ error: { code: 'not_ready', message: 'The database is not reachable.' } });
     }
   });
-  app.get('/metrics', hidden, async (_request, reply) =>
-    reply.type(registry.contentType).send(await registry.metrics()),
-  );
+  // Off unless a token is set: behind the usual reverse proxy every path of this port is
+  // public, and the figures describe the whole deployment.
+  app.get('/metrics', hidden, async (request, reply) => {
+    if (!config.metricsToken)
+      return reply.status(404).send({
+        error: { code: 'not_found', message: 'Metrics are off: set SNAPVM_METRICS_TOKEN.' },
+      });
+    if (!bearerMatches(request.headers.authorization, config.metricsToken))
+      return reply
+        .status(401)
+        .header('www-authenticate', 'Bearer')
+        .send({
+          error: {
+            code: 'unauthorized',
+            message: 'Send the metrics token as "Authorization: Bearer <SNAPVM_METRICS_TOKEN>".',
+          },
+        });
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   app.get('/api/v1/openapi.json', hidden, async () => app.swagger());
   // A machine's URL access or port changed: its machine host decides afresh right away.
   app.addHook('onResponse', async (request, reply) => {
@@ -169,4 +186,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   if (config.gateway.consoleDir) registerConsoleAssets(app, config.gateway.consoleDir);
   return app;
+}
+
+/** Constant-time: digests of equal length, whatever was sent. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? '';
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(token));
 }

@@ -14,6 +14,8 @@ interface Serve {
   exited: Promise<number | null>;
 }
 
+const METRICS = 'metrics-token-for-the-test';
+
 function serve(env: Record<string, string>): Promise<Serve> {
   const child = spawn(process.execPath, [CLI, 'serve'], {
     env: { ...process.env, SNAPVM_LISTEN: '127.0.0.1:0', SNAPVM_LOG_LEVEL: 'warn', ...env },
@@ -49,7 +51,7 @@ describe('snapvm serve', () => {
   });
 
   test('prints its URL and serves health, readiness, metrics and the OpenAPI document', async () => {
-    running = await serve(database.env);
+    running = await serve({ ...database.env, SNAPVM_METRICS_TOKEN: METRICS });
     assert.equal((await fetch(`${running.url}/healthz`)).status, 200);
     const ready = await fetch(`${running.url}/readyz`);
     assert.deepEqual(await ready.json(), { status: 'ready' });
@@ -61,7 +63,12 @@ describe('snapvm serve', () => {
     const machines = doc.paths['/api/v1/orgs/{org}/machines'];
     assert.ok(machines);
     assert.ok(machines.post.requestBody, 'request bodies come from the zod schemas');
-    const metrics = await (await fetch(`${running.url}/metrics`)).text();
+    assert.equal((await fetch(`${running.url}/metrics`)).status, 401, 'metrics need the token');
+    const wrong = { authorization: 'Bearer not-the-metrics-token' };
+    assert.equal((await fetch(`${running.url}/metrics`, { headers: wrong })).status, 401);
+    const metrics = await (
+      await fetch(`${running.url}/metrics`, { headers: { authorization: `Bearer ${METRICS}` } })
+    ).text();
     assert.match(
       metrics,
       /snapvm_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1/,
@@ -113,5 +120,18 @@ describe('snapvm serve', () => {
 
   test('a bad setting stops start-up with a message naming it', async () => {
     await assert.rejects(serve({ ...database.env, SNAPVM_LISTEN: 'nonsense' }), /SNAPVM_LISTEN/);
+    await assert.rejects(
+      serve({ ...database.env, SNAPVM_METRICS_TOKEN: 'short' }),
+      /SNAPVM_METRICS_TOKEN must be at least 16/,
+    );
+  });
+
+  test('without a metrics token, /metrics is off', async () => {
+    running = await serve(database.env);
+    const off = await fetch(`${running.url}/metrics`);
+    assert.equal(off.status, 404);
+    assert.match(await off.text(), /SNAPVM_METRICS_TOKEN/);
+    running.child.kill('SIGTERM');
+    assert.equal(await running.exited, 0);
   });
 });

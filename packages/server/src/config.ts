@@ -23,6 +23,8 @@ export interface Config {
   invitationTtlHours: number;
   logLevel: string;
   trustProxy: boolean;
+  /** Bearer token that /metrics asks for; null: /metrics is off. */
+  metricsToken: string | null;
   lifecycle: LifecycleConfig;
   tls: TlsConfig;
   gateway: GatewayConfig;
@@ -127,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     invitationTtlHours: readInteger(env, 'SNAPVM_INVITATION_TTL_HOURS', 24 * 7, 1),
     logLevel: env.SNAPVM_LOG_LEVEL || 'info',
     trustProxy: env.SNAPVM_TRUST_PROXY === '1' || env.SNAPVM_TRUST_PROXY === 'true',
+    metricsToken: loadMetricsToken(env),
     lifecycle: loadLifecycleConfig(env, env.SNAPVM_DATA_DIR || join(homedir(), '.snapvm')),
     tls,
     gateway: {
@@ -141,6 +144,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             fileURLToPath(new URL('../../console/dist/', import.meta.url)),
     },
   };
+}
+
+function loadMetricsToken(env: NodeJS.ProcessEnv): string | null {
+  const token = env.SNAPVM_METRICS_TOKEN;
+  if (!token) return null;
+  if (token.length < 16 || /\s/.test(token))
+    throw new ConfigError('SNAPVM_METRICS_TOKEN must be at least 16 characters, without spaces');
+  return token;
 }
 
 function loadTlsConfig(env: NodeJS.ProcessEnv): TlsConfig {

@@ -124,7 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   await app.register(websocket, { options: { maxPayload: 1024 * 1024, perMessageDeflate: false } });
   const agents = new MachineAgents(deps.lifecycle, db, app.log);
-  const appAuth = new AppAuth(await loadAppKey(config.dataDir, config.gateway.appKey));
+  const appAuth = new AppAuth(await loadAppKey(config.dataDir, config.gateway.appKey), db);
   const api = app.withTypeProvider<ZodTypeProvider>();
   registerAuthRoutes(api, deps);
   registerOrgRoutes(api, deps);

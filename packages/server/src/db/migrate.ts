@@ -80,7 +80,7 @@ export async function grantToAppRole(session: AdminSession, role: string): Promi
     GRANT USAGE ON SCHEMA public TO ${r};
     GRANT SELECT ON plans TO ${r};
     GRANT SELECT, INSERT, UPDATE, DELETE ON users, auth_sessions, api_tokens, orgs, memberships,
-      invitations, machines, machine_events, service_definitions TO ${r};
+      invitations, machines, machine_events, service_definitions, app_login_tickets TO ${r};
     GRANT SELECT, INSERT ON audit_log TO ${r};
     GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${r};`);
 }

@@ -43,7 +43,7 @@ export function registerAppAuthRoutes(api: Api, deps: AppDeps, auth: AppAuth): v
           .header('cache-control', 'no-store')
           .redirect(`/signin?next=${encodeURIComponent(here)}`, 302);
       }
-      const ticket = auth.issueTicket(
+      const ticket = await auth.issueTicket(
         { userId: actor.userId, sessionId: actor.credentialId },
         host.hostname,
       );

@@ -6,6 +6,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Database } from '../db/database.js';
 
 export const TICKET_TTL_MS = 60_000;
 export const APP_COOKIE_TTL_SECONDS = 24 * 3600;
@@ -41,26 +42,37 @@ export async function loadAppKey(dataDir: string, fromEnv: string | null): Promi
 }
 
 export class AppAuth {
-  // Tickets live a minute and are redeemed by the process that issued them (the redirect
-  // lands on the same server); several replicas behind a balancer need sticky routing.
-  private readonly tickets = new Map<string, AppIdentity & { hostname: string; expires: number }>();
+  // Tickets live a minute in the database (app_login_tickets), so the server that redeems one
+  // need not be the one that issued it.
+  constructor(
+    private readonly key: Buffer,
+    private readonly db: Database,
+  ) {}
 
-  constructor(private readonly key: Buffer) {}
-
-  issueTicket(identity: AppIdentity, hostname: string): string {
-    this.sweep();
+  async issueTicket(identity: AppIdentity, hostname: string): Promise<string> {
     const ticket = randomBytes(24).toString('base64url');
-    this.tickets.set(hash(ticket), { ...identity, hostname, expires: Date.now() + TICKET_TTL_MS });
+    await this.db.asSystem(async (tx) => {
+      await tx.query('DELETE FROM app_login_tickets WHERE expires_at < now()');
+      await tx.query(
+        `INSERT INTO app_login_tickets (ticket_hash, user_id, session_id, hostname, expires_at)
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
+        [hash(ticket), identity.userId, identity.sessionId, hostname, TICKET_TTL_MS / 1000],
+      );
+    });
     return ticket;
   }
 
   /** Single use: a ticket is gone after the first try, whatever the outcome. */
-  redeemTicket(ticket: string, hostname: string): AppIdentity | null {
-    const key = hash(ticket);
-    const found = this.tickets.get(key);
-    this.tickets.delete(key);
-    if (!found || found.expires < Date.now() || found.hostname !== hostname) return null;
-    return { userId: found.userId, sessionId: found.sessionId };
+  async redeemTicket(ticket: string, hostname: string): Promise<AppIdentity | null> {
+    const [found] = await this.db.asSystem((tx) =>
+      tx.query<{ user_id: string; session_id: string; hostname: string; fresh: boolean }>(
+        `DELETE FROM app_login_tickets WHERE ticket_hash = $1
+         RETURNING user_id, session_id, hostname, expires_at > now() AS fresh`,
+        [hash(ticket)],
+      ),
+    );
+    if (!found?.fresh || found.hostname !== hostname) return null;
+    return { userId: found.user_id, sessionId: found.session_id };
   }
 
   cookieValue(identity: AppIdentity, hostname: string): string {
@@ -82,11 +94,6 @@ export class AppAuth {
 
   private sign(text: string): string {
     return createHmac('sha256', this.key).update(text).digest('base64url');
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const [key, ticket] of this.tickets) if (ticket.expires < now) this.tickets.delete(key);
   }
 }
 

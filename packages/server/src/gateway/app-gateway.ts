@@ -129,7 +129,7 @@ export class AppGateway {
     try {
       const path = req.url ?? '/';
       const reserved = path.startsWith(RESERVED) ? path.slice(RESERVED.length).split('?')[0] : null;
-      if (reserved === 'auth') return this.redeem(req, res, host);
+      if (reserved === 'auth') return await this.redeem(req, res, host);
       const target = await this.authorize(req, host);
       const navigation = isNavigation(req);
       if (reserved === 'status') return this.status(res, target);
@@ -337,9 +337,9 @@ export class AppGateway {
 
   // --- the login handshake ---------------------------------------------------------------
 
-  private redeem(req: IncomingMessage, res: ServerResponse, host: AppHost): void {
+  private async redeem(req: IncomingMessage, res: ServerResponse, host: AppHost): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://app');
-    const identity = this.options.auth.redeemTicket(
+    const identity = await this.options.auth.redeemTicket(
       url.searchParams.get('ticket') ?? '',
       host.hostname,
     );

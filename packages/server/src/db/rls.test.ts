@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { prepareTestDatabase, type TestDatabaseHandle } from '../test-support/test-server.js';
+import {
+  openTestDatabase,
+  prepareTestDatabase,
+  type TestDatabaseHandle,
+} from '../test-support/test-server.js';
 import type { Database, Tx } from './database.js';
-import { openDatabase } from './open-database.js';
 import { sqlState } from './values.js';
 
 // Tables that hold no tenant data: everything else must have RLS enabled and forced.
@@ -108,13 +111,7 @@ async function asOrgA(
 describe('row-level security', () => {
   before(async () => {
     handle = await prepareTestDatabase();
-    db = await openDatabase({
-      databaseUrl: handle.env.DATABASE_URL ?? null,
-      databaseAppPassword: null,
-      dataDir: handle.env.SNAPVM_DATA_DIR ?? '',
-      databasePoolSize: 2,
-      statementTimeoutMs: 10_000,
-    });
+    db = await openTestDatabase(handle);
     await seed();
   });
   after(async () => {

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { Database } from '../db/database.js';
-import { openDatabase } from '../db/open-database.js';
-import { prepareTestDatabase, type TestDatabaseHandle } from '../test-support/test-server.js';
+import {
+  openTestDatabase,
+  prepareTestDatabase,
+  type TestDatabaseHandle,
+} from '../test-support/test-server.js';
 import { AppAuth, appCookieName } from './app-auth.js';
 import { parseAppHost } from './app-host.js';
 
@@ -42,13 +45,7 @@ describe('machine-host sign-in', () => {
 
   before(async () => {
     handle = await prepareTestDatabase();
-    db = await openDatabase({
-      databaseUrl: handle.env.DATABASE_URL ?? null,
-      databaseAppPassword: null,
-      dataDir: handle.env.SNAPVM_DATA_DIR ?? '',
-      databasePoolSize: 2,
-      statementTimeoutMs: 10_000,
-    });
+    db = await openTestDatabase(handle);
     await db.asSystem(async (tx) => {
       await tx.query(
         `INSERT INTO users (id, email, name, password_hash) VALUES ($1, 'a@example.com', 'A', 'x')`,

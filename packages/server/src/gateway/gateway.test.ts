@@ -109,6 +109,16 @@ describe('the gateway', () => {
       headers: { cookie: `snapvm_session=${client.credentials.session}` },
     });
 
+  /** Every frame an attach gets as text, and its close code. */
+  const attachUntilClosed = (path: string) => {
+    const socket = attach(path, owner);
+    const frames: string[] = [];
+    return new Promise<{ frames: string[]; closed: number }>((resolve) => {
+      socket.on('message', (data) => frames.push(data.toString()));
+      socket.on('close', (closed) => resolve({ frames, closed }));
+    });
+  };
+
   /** Collects a terminal socket's frames; `until` resolves when the output matches. */
   const terminal = (socket: WebSocket) => {
     const state = {
@@ -468,12 +478,7 @@ describe('the gateway', () => {
   test('an attach to a stopped machine says it is waking, then attaches', async () => {
     assert.equal((await owner.post(`${M}/web/stop`)).status, 202);
     await waitForMachine(owner, `${M}/web`, (m) => m.state === 'stopped');
-    const socket = attach(`${M}/web/sessions/nosuch/attach`, owner);
-    const frames: string[] = [];
-    const closed = await new Promise<number>((resolve) => {
-      socket.on('message', (data) => frames.push(data.toString()));
-      socket.on('close', (code) => resolve(code));
-    });
+    const { frames, closed } = await attachUntilClosed(`${M}/web/sessions/nosuch/attach`);
     assert.equal(JSON.parse(frames[0] as string).type, 'waking');
     assert.equal(closed, 4004, 'the machine woke and the agent said the session is unknown');
     await waitForMachine(owner, `${M}/web`, (m) => m.state === 'started');
@@ -516,12 +521,7 @@ describe('the gateway', () => {
       server = await host.start({ SNAPVM_AGENT_DIR: brokenAgent });
       port = Number(new URL(server.url).port);
       owner = new ApiClient(server.url, owner.credentials);
-      const socket = attach(`${M}/web/sessions/nosuch/attach`, owner);
-      const frames: string[] = [];
-      const closed = await new Promise<number>((resolve) => {
-        socket.on('message', (data) => frames.push(data.toString()));
-        socket.on('close', (code) => resolve(code));
-      });
+      const { frames, closed } = await attachUntilClosed(`${M}/web/sessions/nosuch/attach`);
       assert.equal(JSON.parse(frames[0] as string).type, 'waking');
       const error = JSON.parse(frames[1] as string);
       assert.equal(error.type, 'error');

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { LoginLimits } from '../auth/login-limiter.js';
 import { type Config, loadConfig } from '../config.js';
+import type { Database } from '../db/database.js';
 import { readMigrations } from '../db/migrate.js';
 import { openDatabase, pgliteDataDir } from '../db/open-database.js';
 import { type RunningServer, startServer } from '../server.js';
@@ -90,6 +91,17 @@ export async function prepareTestDatabase(): Promise<TestDatabaseHandle> {
     env: { SNAPVM_DATA_DIR: dataDir },
     cleanup: () => rm(dataDir, { recursive: true, force: true }),
   };
+}
+
+/** The data layer itself over a prepared test database, for tests below the HTTP API. */
+export function openTestDatabase(handle: TestDatabaseHandle): Promise<Database> {
+  return openDatabase({
+    databaseUrl: handle.env.DATABASE_URL ?? null,
+    databaseAppPassword: null,
+    dataDir: handle.env.SNAPVM_DATA_DIR ?? '',
+    databasePoolSize: 2,
+    statementTimeoutMs: 10_000,
+  });
 }
 
 export interface TestServer extends RunningServer {

@@ -69,7 +69,9 @@ describe('machines that really run', () => {
       "setsid sh -c 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done' >/dev/null 2>&1 < /dev/null &",
     );
     await sleep(300);
-    const pid = (await exec('alpha', 'pgrep -f "[t]mp/count"')).trim();
+    // -o, the oldest: the loop forks for each sleep, and a child caught before its exec
+    // carries the loop's command line too.
+    const pid = (await exec('alpha', 'pgrep -o -f "[t]mp/count"')).trim();
     const before = Number(await exec('alpha', 'cat /tmp/count'));
     assert.equal(await owner.post(`${M}/alpha/suspend`).then((r) => r.status), 202);
     await waitForMachine(owner, `${M}/alpha`, (m) => m.state === 'suspended');
@@ -89,13 +91,13 @@ describe('machines that really run', () => {
     await sleep(300);
     const later = Number(await exec('alpha', 'cat /tmp/count'));
     assert.ok(later > first, `still counting: ${first} then ${later}`);
-    assert.equal((await exec('alpha', 'pgrep -f "[t]mp/count"')).trim(), pid, 'same process');
+    assert.equal((await exec('alpha', 'pgrep -o -f "[t]mp/count"')).trim(), pid, 'same process');
     assert.match(timeline(await events('alpha')), /desired suspended→started \(wake\)/);
   });
 
   test('a restarted server adopts the running machine: same processes, files intact', async () => {
     const id = await machineId('alpha');
-    const pid = (await exec('alpha', 'pgrep -f "[t]mp/count"')).trim();
+    const pid = (await exec('alpha', 'pgrep -o -f "[t]mp/count"')).trim();
     const before = (await events('alpha')).items.length;
     await server.stop();
     server = await host.start();
@@ -104,7 +106,7 @@ describe('machines that really run', () => {
     const machine = await owner.get(`${M}/alpha`);
     assert.equal(machine.body.state, 'started');
     assert.equal(await exec('alpha', 'cat /root/note'), 'kept\n');
-    assert.equal((await exec('alpha', 'pgrep -f "[t]mp/count"')).trim(), pid, 'not rebooted');
+    assert.equal((await exec('alpha', 'pgrep -o -f "[t]mp/count"')).trim(), pid, 'not rebooted');
     assert.equal((await events('alpha')).items.length, before, 'nothing to record');
     assert.deepEqual(
       (await host.driver().list()).map((m) => m.id),

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -11,10 +11,12 @@ import {
 import type { AppDeps } from './api/deps.js';
 import { handleError } from './api/error-handler.js';
 import { checkOrigin } from './api/origin-check.js';
+import { bearerToken } from './api/request-context.js';
 import { registerAuthRoutes } from './api/routes/auth-routes.js';
 import { registerMachineRoutes } from './api/routes/machine-routes.js';
 import { registerOrgRoutes } from './api/routes/org-routes.js';
 import { LoginLimiter, type LoginLimits } from './auth/login-limiter.js';
+import { hashSecret } from './auth/secrets.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { AppAuth, loadAppKey } from './gateway/app-auth.js';
@@ -167,7 +169,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return reply.status(404).send({
         error: { code: 'not_found', message: 'Metrics are off: set SNAPVM_METRICS_TOKEN.' },
       });
-    if (!bearerMatches(request.headers.authorization, config.metricsToken))
+    if (!bearerMatches(bearerToken(request), config.metricsToken))
       return reply
         .status(401)
         .header('www-authenticate', 'Bearer')
@@ -189,8 +191,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 }
 
 /** Constant-time: digests of equal length, whatever was sent. */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? '';
-  const digest = (text: string) => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(given), digest(token));
+function bearerMatches(given: string | null, token: string): boolean {
+  return timingSafeEqual(Buffer.from(hashSecret(given ?? '')), Buffer.from(hashSecret(token)));
 }

@@ -6,6 +6,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hashSecret } from '../auth/secrets.js';
 import type { Database } from '../db/database.js';
 
 export const TICKET_TTL_MS = 60_000;
@@ -56,7 +57,7 @@ export class AppAuth {
       await tx.query(
         `INSERT INTO app_login_tickets (ticket_hash, user_id, session_id, hostname, expires_at)
          VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
-        [hash(ticket), identity.userId, identity.sessionId, hostname, TICKET_TTL_MS / 1000],
+        [hashSecret(ticket), identity.userId, identity.sessionId, hostname, TICKET_TTL_MS / 1000],
       );
     });
     return ticket;
@@ -68,7 +69,7 @@ export class AppAuth {
       tx.query<{ user_id: string; session_id: string; hostname: string; fresh: boolean }>(
         `DELETE FROM app_login_tickets WHERE ticket_hash = $1
          RETURNING user_id, session_id, hostname, expires_at > now() AS fresh`,
-        [hash(ticket)],
+        [hashSecret(ticket)],
       ),
     );
     if (!found?.fresh || found.hostname !== hostname) return null;
@@ -95,8 +96,4 @@ export class AppAuth {
   private sign(text: string): string {
     return createHmac('sha256', this.key).update(text).digest('base64url');
   }
-}
-
-function hash(ticket: string): string {
-  return createHash('sha256').update(ticket).digest('hex');
 }

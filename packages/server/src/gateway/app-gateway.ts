@@ -94,7 +94,6 @@ class GatewayResponse extends Error {
 
 export class AppGateway {
   private readonly identities = new Map<string, { userId: string | null; until: number }>();
-  private readonly targets = new Map<string, { row: TargetRow | null; until: number }>();
   private readonly decisions = new Map<string, { target: Target; until: number }>();
   private readonly pools = new Map<string, Agent>();
 
@@ -226,9 +225,9 @@ export class AppGateway {
   // --- authorization ---------------------------------------------------------------------
 
   private async authorize(req: IncomingMessage, host: AppHost): Promise<Target> {
-    // At proxy rates the checks below (a token hash or a cookie HMAC, two cache lookups) cost
-    // more than relaying the request: the outcome is kept per host and credential as long as
-    // the identity and the row it came from would be.
+    // At proxy rates the checks below (a token hash or a cookie HMAC, the identity cache, the
+    // machine's row) cost more than relaying the request: the outcome is kept per host and
+    // credential for as long as the identity would be.
     const key = `${host.hostname} ${credentialOf(req, host)}`;
     const hit = this.decisions.get(key);
     let target: Target;
@@ -267,11 +266,10 @@ export class AppGateway {
   private async identify(req: IncomingMessage, host: AppHost): Promise<string | null> {
     const bearer = bearerOf(req);
     if (bearer) {
-      const user = await this.cached(`t:${hashSecret(bearer)}`, () =>
+      const hashed = hashSecret(bearer);
+      const user = await this.cached(`t:${hashed}`, () =>
         this.options.db
-          .statement<{ user_id: string }>('SELECT user_id FROM snapvm_token_user($1)', [
-            hashSecret(bearer),
-          ])
+          .statement<{ user_id: string }>('SELECT user_id FROM snapvm_token_user($1)', [hashed])
           .then((rows) => rows[0]?.user_id ?? null),
       );
       if (!user)
@@ -308,10 +306,8 @@ export class AppGateway {
     return userId;
   }
 
+  /** Read only when no decision is cached for the host and credential. */
   private async lookup(host: AppHost, userId: string | null): Promise<TargetRow | null> {
-    const key = `${host.hostname}|${userId ?? ''}`;
-    const hit = this.targets.get(key);
-    if (hit && hit.until > Date.now()) return hit.row;
     const [row] = await this.options.db.asSystem((tx) =>
       tx.query<TargetRow>(
         `SELECT m.id, m.name, m.observed_state, m.owner_id, m.http_port, m.url_access,
@@ -324,14 +320,11 @@ export class AppGateway {
         [host.org, host.machine, userId],
       ),
     );
-    if (this.targets.size > 10_000) this.targets.clear();
-    this.targets.set(key, { row: row ?? null, until: Date.now() + CACHE_MS });
     return row ?? null;
   }
 
   /** Settings changed (URL access, port): the next request decides afresh. */
   forget(): void {
-    this.targets.clear();
     this.decisions.clear();
   }
 

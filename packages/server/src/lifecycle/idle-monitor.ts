@@ -130,7 +130,7 @@ export class IdleMonitor {
   }): IdleStatus {
     const seen = this.seen.get(machine.id);
     const lastActiveMs = seen?.lastActiveMs ?? null;
-    const busy = (seen?.busy ?? false) || this.inFlight.has(machine.id);
+    const busy = this.isBusy(machine.id, seen);
     let nextIdle: IdleStatus['nextIdle'] = null;
     if (lastActiveMs !== null && !busy) {
       const due = dueActions(
@@ -189,8 +189,7 @@ export class IdleMonitor {
     }
     await this.persist(row.id, seen);
     const action = dueAction(row, seen.lastActiveMs);
-    if (!seen.busy && !this.inFlight.has(row.id) && action)
-      await this.act(row, action, seen.lastActiveMs);
+    if (!this.isBusy(row.id, seen) && action) await this.act(row, action, seen.lastActiveMs);
   }
 
   private async act(row: IdleRow, action: 'suspend' | 'stop', decidedOn: number): Promise<void> {
@@ -200,7 +199,7 @@ export class IdleMonitor {
       if (!fresh) return;
       const seen = this.remember(row);
       this.absorb(seen, fresh);
-      if (seen.busy || this.inFlight.has(row.id) || seen.lastActiveMs > decidedOn) return;
+      if (this.isBusy(row.id, seen) || seen.lastActiveMs > decidedOn) return;
     }
     const desired = action === 'stop' ? 'stopped' : 'suspended';
     const changed = await this.options.db.asSystem(async (tx) => {
@@ -245,6 +244,11 @@ export class IdleMonitor {
       this.seen.set(row.id, seen);
     }
     return seen;
+  }
+
+  /** What the agent last reported, or a request through the machine URL in flight. */
+  private isBusy(id: string, seen: Seen | undefined): boolean {
+    return (seen?.busy ?? false) || this.inFlight.has(id);
   }
 
   private gatewayReasons(id: string): string[] {

@@ -5,6 +5,8 @@
 // connection has its own upstream connection, so a framing disagreement with the app could
 // only confuse the connection of whoever sent the odd bytes, never another user's.
 
+import { METHODS } from 'node:http';
+
 /** Header names are RFC 9110 tokens. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Field values: visible ASCII, obs-text, spaces and tabs; no CR, LF or NUL. */
@@ -12,8 +14,16 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Origin-form targets only (`/path?query`), visible ASCII. */
 const ORIGIN_FORM = /^\/[\x21-\x7e]*$/;
 const REQUEST_LINE = /^([A-Z]{1,20}) (\S+) HTTP\/1\.1$/;
+/** The methods llhttp knows; it refuses any other name. */
+const KNOWN_METHODS = new Set(METHODS);
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 const DECIMAL = /^\d{1,15}$/;
+/** llhttp takes trailing spaces after a Content-Length or Transfer-Encoding value, not tabs. */
+const TRAILING_TAB = /\t *$/;
+/** RFC 9112 §7.1.1 chunk extensions, without the BWS llhttp refuses: `;name` or `;name=value`. */
+const CHUNK_SIZE_LINE =
+  /^([0-9A-Fa-f]{1,8})(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t\x20-\x7e\x80-\xff])*"))?)*$/;
+const TRAILER_FIELD = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[\t\x20-\x7e\x80-\xff]*$/;
 
 export const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -54,7 +64,7 @@ export function parseRequestHead(head: string): RequestHead | null {
   const start = REQUEST_LINE.exec(lines[0] ?? '');
   if (!start) return null;
   const [, method, target] = start as unknown as [string, string, string];
-  if (method === 'CONNECT' || !ORIGIN_FORM.test(target)) return null;
+  if (method === 'CONNECT' || !KNOWN_METHODS.has(method) || !ORIGIN_FORM.test(target)) return null;
   const fields = parseFields(lines);
   if (!fields) return null;
   const { headers, host, contentLength, transferEncoding, connection, hostCount } = fields;
@@ -106,7 +116,7 @@ export function parseResponseHead(head: string, method: string): ResponseHead | 
   if (method === 'HEAD' || status < 200 || status === 204 || status === 304)
     body = { kind: 'none' };
   else if (transferEncoding !== null)
-    body = /(?:^|,)\s*chunked\s*$/i.test(transferEncoding)
+    body = /(?:^|,)[ \t]*chunked[ \t]*$/i.test(transferEncoding)
       ? { kind: 'chunked' }
       : { kind: 'close' };
   else if (contentLength !== null) {
@@ -141,7 +151,8 @@ function parseFields(lines: string[]): Fields | null {
     const colon = line.indexOf(':');
     if (colon <= 0) return null;
     const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
+    const raw = line.slice(colon + 1);
+    const value = trimOws(raw);
     if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return null;
     switch (name.toLowerCase()) {
       case 'host':
@@ -150,16 +161,17 @@ function parseFields(lines: string[]): Fields | null {
         break;
       case 'content-length':
         // Repeated lengths are a classic smuggling vector: not in the subset.
-        if (out.contentLength !== null || !DECIMAL.test(value)) return null;
+        if (out.contentLength !== null || !DECIMAL.test(value) || TRAILING_TAB.test(raw))
+          return null;
         out.contentLength = value;
         break;
       case 'transfer-encoding':
-        if (out.transferEncoding !== null) return null;
+        if (out.transferEncoding !== null || TRAILING_TAB.test(raw)) return null;
         out.transferEncoding = value;
         break;
       case 'connection':
-        for (const option of value.split(','))
-          if (option.trim()) out.connection.push(option.trim().toLowerCase());
+        for (const option of value.split(',').map(trimOws))
+          if (option) out.connection.push(option.toLowerCase());
         break;
       case 'upgrade':
       case 'expect':
@@ -169,6 +181,20 @@ function parseFields(lines: string[]): Fields | null {
     out.headers.push(name, value);
   }
   return out;
+}
+
+/**
+ * Strips optional whitespace (spaces and tabs, RFC 9110 §5.6.3) and nothing else:
+ * String.prototype.trim would also strip CR, LF, VT, FF and NBSP (0xa0 in latin1), which
+ * llhttp refuses or keeps, so `Content-Length: 5\r` or `Transfer-Encoding: chunked\xa0` would
+ * have been framed here though Node's parser rejects them.
+ */
+function trimOws(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && (text[start] === ' ' || text[start] === '\t')) start++;
+  while (end > start && (text[end - 1] === ' ' || text[end - 1] === '\t')) end--;
+  return text.slice(start, end);
 }
 
 /**
@@ -217,12 +243,16 @@ export class ChunkedScanner {
           const line = this.line.slice(0, -2);
           this.line = '';
           if (this.state === 'trailer') {
-            if (line === '') this.done = true;
-            else if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/.test(line))
-              return -1;
+            if (line === '') {
+              this.done = true;
+              break;
+            }
+            // Framing fields are not allowed as trailers (RFC 9110 §6.5.1); llhttp refuses them.
+            const field = TRAILER_FIELD.exec(line)?.[1]?.toLowerCase();
+            if (!field || field === 'content-length' || field === 'transfer-encoding') return -1;
             break;
           }
-          const size = /^([0-9A-Fa-f]{1,8})(?:;[\t\x20-\x7e]*)?$/.exec(line);
+          const size = CHUNK_SIZE_LINE.exec(line);
           if (!size) return -1;
           this.left = Number.parseInt(size[1] as string, 16);
           this.state = this.left === 0 ? 'trailer' : 'data';

@@ -6,6 +6,7 @@
 import {
   type Agent,
   type ClientRequest,
+  type IncomingHttpHeaders,
   type IncomingMessage,
   request,
   type ServerResponse,
@@ -80,6 +81,26 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** What authorization reads of a request: an IncomingMessage, or the relay's parsed head. */
+export interface GatewayRequest {
+  method?: string | undefined;
+  url?: string | undefined;
+  headers: IncomingHttpHeaders;
+}
+
+/** What the forwarded headers are built from. */
+export interface ForwardedRequest extends GatewayRequest {
+  rawHeaders: string[];
+  socket: { remoteAddress?: string | undefined };
+}
+
+/** A machine URL request the relay may send straight to the machine. */
+export interface RelayTarget {
+  id: string;
+  port: number;
+  endpoint: AgentEndpoint;
+}
+
 class GatewayResponse extends Error {
   constructor(
     readonly status: number,
@@ -119,7 +140,7 @@ export class AppGateway {
   }
 
   /** The machine host a request is for, or null for the main origin. */
-  match(req: IncomingMessage): AppHost | null {
+  match(req: GatewayRequest): AppHost | null {
     return parseAppHost(req.headers.host, this.options.appsDomain);
   }
 
@@ -184,7 +205,7 @@ export class AppGateway {
         createConnection: () => endpoint.connect(),
         method: req.method ?? 'GET',
         path: `/v1/proxy/${target.port}${req.url ?? '/'}`,
-        headers: [...this.forwardHeaders(req, host, true), AGENT_TOKEN_HEADER, endpoint.token],
+        headers: [...this.forwardHeaders(req, host, 'upgrade'), AGENT_TOKEN_HEADER, endpoint.token],
       });
       upstream.on('upgrade', (res, upstreamSocket, upstreamHead) => {
         if ('setTimeout' in socket)
@@ -224,7 +245,7 @@ export class AppGateway {
 
   // --- authorization ---------------------------------------------------------------------
 
-  private async authorize(req: IncomingMessage, host: AppHost): Promise<Target> {
+  private async authorize(req: GatewayRequest, host: AppHost): Promise<Target> {
     // At proxy rates the checks below (a token hash or a cookie HMAC, the identity cache, the
     // machine's row) cost more than relaying the request: the outcome is kept per host and
     // credential for as long as the identity would be.
@@ -263,7 +284,7 @@ export class AppGateway {
   }
 
   /** The signed-in user: an API token, else this host's cookie; null when anonymous. */
-  private async identify(req: IncomingMessage, host: AppHost): Promise<string | null> {
+  private async identify(req: GatewayRequest, host: AppHost): Promise<string | null> {
     const bearer = bearerOf(req);
     if (bearer) {
       const hashed = hashSecret(bearer);
@@ -328,6 +349,36 @@ export class AppGateway {
     this.decisions.clear();
   }
 
+  /**
+   * For the relay (app-relay.ts): where a request may go straight through, when it needs
+   * nothing but the relay — allowed, not a SnapVM path, and the machine up with a direct
+   * route. Null sends it down the full path (handleRequest), which answers everything else.
+   */
+  async relayTarget(req: GatewayRequest, host: AppHost): Promise<RelayTarget | null> {
+    if (req.url?.startsWith(RESERVED)) return null;
+    let target: Target;
+    try {
+      target = await this.authorize(req, host);
+    } catch {
+      return null;
+    }
+    let endpoint = this.recentEndpoint(target);
+    if (!endpoint && target.state === 'started') {
+      try {
+        endpoint = await this.reach(target, this.options.holdMs, null);
+      } catch {
+        return null;
+      }
+    }
+    if (!endpoint?.connectPort) return null;
+    return { id: target.id, port: target.port, endpoint };
+  }
+
+  /** Marks a relayed request in flight (the machine is busy until the release is called). */
+  hold(machineId: string): (() => void) | undefined {
+    return this.options.agents.lifecycle?.idle.hold(machineId);
+  }
+
   // --- the login handshake ---------------------------------------------------------------
 
   private async redeem(req: IncomingMessage, res: ServerResponse, host: AppHost): Promise<void> {
@@ -381,11 +432,8 @@ export class AppGateway {
     res: ServerResponse | null,
   ): Promise<AgentEndpoint | null> {
     const agents = this.options.agents;
-    const recent = this.reached.get(target.id);
-    if (recent && recent.until > Date.now() && this.states.get(target.id) === 'started') {
-      agents.lifecycle?.idle.touch(target.id);
-      return recent.endpoint;
-    }
+    const recent = this.recentEndpoint(target);
+    if (recent) return recent;
     if (!agents.lifecycle)
       throw new GatewayResponse(
         503,
@@ -415,6 +463,14 @@ export class AppGateway {
       clearTimeout(timer);
       res?.off('close', gone);
     }
+  }
+
+  private recentEndpoint(target: Target): AgentEndpoint | null {
+    const recent = this.reached.get(target.id);
+    if (!recent || recent.until <= Date.now() || this.states.get(target.id) !== 'started')
+      return null;
+    this.options.agents.lifecycle?.idle.touch(target.id);
+    return recent.endpoint;
   }
 
   private pool(target: Target, endpoint: AgentEndpoint): Agent {
@@ -461,7 +517,7 @@ export class AppGateway {
           agent: this.pool(target, endpoint),
           method: req.method ?? 'GET',
           path: req.url ?? '/',
-          headers: this.forwardHeaders(req, host, false),
+          headers: this.forwardHeaders(req, host, 'request'),
         });
         upstream = sent;
         sent.on('response', (answer) => {
@@ -511,7 +567,7 @@ export class AppGateway {
     });
   }
 
-  private scheme(req: IncomingMessage): string {
+  scheme(req: GatewayRequest): string {
     if (this.options.tls) return 'https';
     const forwarded = this.options.trustProxy ? req.headers['x-forwarded-proto'] : undefined;
     return typeof forwarded === 'string' && forwarded.split(',')[0]?.trim() === 'https'
@@ -524,8 +580,9 @@ export class AppGateway {
    * A flat [name, value, …] list built from the raw headers: Node writes such a list as it
    * is, where an object would be validated and re-keyed header by header on every request.
    */
-  private forwardHeaders(req: IncomingMessage, host: AppHost, upgrade: boolean): string[] {
+  forwardHeaders(req: ForwardedRequest, host: AppHost, mode: 'request' | 'upgrade' | 'relay') {
     const out: string[] = [];
+    const upgrade = mode === 'upgrade';
     // Headers the client's Connection names are hop-by-hop too (RFC 9110 §7.6.1).
     const listed =
       !upgrade && req.headers.connection
@@ -538,7 +595,12 @@ export class AppGateway {
       const value = raw[i + 1] as string;
       const lower = name.toLowerCase();
       if (lower === AGENT_TOKEN_HEADER || lower.startsWith('x-forwarded-')) continue;
-      if (HOP_BY_HOP.has(lower) && !(upgrade && (lower === 'connection' || lower === 'upgrade')))
+      if (
+        HOP_BY_HOP.has(lower) &&
+        !(upgrade && (lower === 'connection' || lower === 'upgrade')) &&
+        // The relay passes a chunked body through as it came.
+        !(mode === 'relay' && lower === 'transfer-encoding')
+      )
         continue;
       if (listed?.includes(lower)) continue;
       if (lower === 'authorization' && /^Bearer\s+snapvm_/i.test(value)) continue;
@@ -621,12 +683,12 @@ function decide(row: TargetRow | null, userId: string | null): Target {
   return { ...base, allowed: allowed ? 'yes' : 'forbidden' };
 }
 
-function bearerOf(req: IncomingMessage): string | undefined {
+function bearerOf(req: GatewayRequest): string | undefined {
   return /^Bearer\s+(snapvm_tok_\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
 }
 
 /** What identifies the caller on this host: the token or the host's cookie, as sent. */
-function credentialOf(req: IncomingMessage, host: AppHost): string {
+function credentialOf(req: GatewayRequest, host: AppHost): string {
   const bearer = bearerOf(req);
   if (bearer) return `t:${bearer}`;
   return `c:${readCookie(req.headers.cookie, appCookieName(host.hostname)) ?? ''}`;
@@ -644,7 +706,7 @@ function stripCookies(header: string | undefined): string | null {
   return kept.length > 0 ? kept.join('; ') : null;
 }
 
-function isNavigation(req: IncomingMessage): boolean {
+function isNavigation(req: GatewayRequest): boolean {
   return (
     (req.method === 'GET' || req.method === 'HEAD') &&
     (req.headers.accept ?? '').includes('text/html')
@@ -660,13 +722,27 @@ function bodiless(req: IncomingMessage): boolean {
 }
 
 function responseHeaders(res: IncomingMessage): string[] {
+  return appResponseHeaders(res.rawHeaders, [], false);
+}
+
+/**
+ * What of an app's response headers reaches the browser: not hop-by-hop ones (but the
+ * relay, which passes a chunked body through as it came, keeps Transfer-Encoding), and no
+ * SnapVM cookies: an app cannot set (or clear) those on its host.
+ */
+export function appResponseHeaders(
+  raw: readonly string[],
+  connection: readonly string[],
+  keepFraming: boolean,
+): string[] {
   const out: string[] = [];
-  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
-    const name = res.rawHeaders[i] as string;
-    const value = res.rawHeaders[i + 1] as string;
-    if (HOP_BY_HOP.has(name.toLowerCase())) continue;
-    // An app cannot set (or clear) SnapVM's own cookies on its host.
-    if (name.toLowerCase() === 'set-cookie' && /^\s*snapvm_/i.test(value)) continue;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) && !(keepFraming && lower === 'transfer-encoding')) continue;
+    if (connection.includes(lower)) continue;
+    if (lower === 'set-cookie' && /^\s*snapvm_/i.test(value)) continue;
     out.push(name, value);
   }
   return out;

@@ -1,9 +1,13 @@
 // The server's one listening socket: machine hosts go to the app gateway before Fastify sees
 // them (no routing, hooks or body parsing on the proxy path), everything else to Fastify.
+// A new connection meets the relay first (app-relay.ts), which keeps it while its requests
+// take the machine-URL fast path and hands it to Node's HTTP server otherwise.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AppGateway } from './app-gateway.js';
+import { AppRelay } from './app-relay.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface HttpServerOptions {
@@ -41,7 +45,27 @@ export function serverFactory(options: HttpServerOptions) {
     // @fastify/websocket listens for 'upgrade' on this server and would answer machine hosts
     // with the API's 404; machine-host upgrades are taken before any listener sees them.
     const emit = server.emit.bind(server) as (event: string, ...args: unknown[]) => boolean;
+    const relay = new AppRelay({
+      gateway: options.gateway,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    });
+    // Node's HTTP server takes a connection on this event ('secureConnection' after TLS).
+    const connectionEvent = options.tls ? 'secureConnection' : 'connection';
+    const closeIdle = server.closeIdleConnections.bind(server);
+    const closeAll = server.closeAllConnections.bind(server);
+    server.closeIdleConnections = () => {
+      closeIdle();
+      relay.closeIdle();
+    };
+    server.closeAllConnections = () => {
+      closeAll();
+      relay.closeAll();
+    };
     server.emit = ((event: string, ...args: unknown[]) => {
+      if (event === connectionEvent) {
+        relay.accept(args[0] as Socket, (socket) => emit(event, socket));
+        return true;
+      }
       if (event === 'upgrade') {
         const [req, socket, head] = args as [IncomingMessage, Duplex, Buffer];
         const gateway = options.gateway();

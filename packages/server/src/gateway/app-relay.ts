@@ -1,0 +1,498 @@
+// The machine-URL fast path. Node's HTTP server and client cost about twice what the app
+// itself spends on a small request (objects, streams and header maps on both sides), so a
+// proxied request cost the host two to three times a direct one (docs/gateway.md). Here a
+// connection whose requests are plain HTTP/1.1 for a machine that is up is relayed with
+// its own framing (http1.ts): each request head is parsed, authorized (the gateway's cached
+// decision), stripped of SnapVM's credentials and sent with X-Forwarded-* to the machine
+// over a connection of this client's own; the response head is filtered and the bodies
+// pass through as they are.
+//
+// Everything else — a sign-in redirect, a wake, a refused connection, an upgrade, anything
+// odd — is handed over at a request boundary, bytes unread, to Node's HTTP server and the
+// full gateway path (app-gateway.ts), which keeps the connection from then on.
+import type { Socket } from 'node:net';
+import { type AppGateway, appResponseHeaders, type RelayTarget } from './app-gateway.js';
+import type { AppHost } from './app-host.js';
+import {
+  type BodyFraming,
+  ChunkedScanner,
+  headEnd,
+  MAX_HEAD_BYTES,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from './http1.js';
+
+/** Reusing a connection the app may be about to close races its keep-alive timer (Node: 5 s). */
+const UPSTREAM_REUSE_MS = 2_000;
+const CONNECT_TIMEOUT_MS = 1_000;
+const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+
+export interface AppRelayOptions {
+  gateway: () => AppGateway | null;
+  /** How long a connection may sit between requests. */
+  keepAliveTimeoutMs: number;
+}
+
+type HandOver = (socket: Socket) => void;
+
+export class AppRelay {
+  private readonly open = new Set<RelayConnection>();
+
+  constructor(private readonly options: AppRelayOptions) {}
+
+  /**
+   * Takes a new connection: relayed while its requests are for machine hosts and take the
+   * fast path, given to `handOver` (Node's HTTP server) otherwise.
+   */
+  accept(socket: Socket, handOver: HandOver): void {
+    const gateway = this.options.gateway();
+    if (!gateway) {
+      handOver(socket);
+      return;
+    }
+    const connection = new RelayConnection(
+      socket,
+      gateway,
+      this.options,
+      (c) => {
+        this.open.delete(c);
+      },
+      handOver,
+    );
+    this.open.add(connection);
+  }
+
+  /** The server is closing: connections between requests end now, the others after theirs. */
+  closeIdle(): void {
+    for (const connection of this.open) connection.closeWhenIdle();
+  }
+
+  closeAll(): void {
+    for (const connection of this.open) connection.destroy();
+  }
+}
+
+interface InFlight {
+  method: string;
+  /** The head as sent upstream: resent once if a reused connection turns out closed. */
+  head: string;
+  bodiless: boolean;
+  close: boolean;
+  release: (() => void) | undefined;
+  responded: boolean;
+  retried: boolean;
+}
+
+type Body = { left: number } | ChunkedScanner;
+
+class RelayConnection {
+  private pending: Buffer | null = null;
+  private upstream: Socket | null = null;
+  private upstreamKey = '';
+  private upstreamUsedAt = 0;
+  private inFlight: InFlight | null = null;
+  private requestBody: Body | null = null;
+  private responseHead: Buffer | null = null;
+  private responseBody: Body | 'close' | null = null;
+  private deciding = false;
+  /** Where the request in flight went: a resend after a stale connection goes there too. */
+  private target: RelayTarget | null = null;
+  private closing = false;
+  private done = false;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly gateway: AppGateway,
+    private readonly options: AppRelayOptions,
+    private readonly onDone: (c: RelayConnection) => void,
+    private readonly handOverTo: HandOver,
+  ) {
+    client.setNoDelay(true);
+    client.on('data', this.onClientData);
+    client.on('error', this.destroy);
+    client.on('close', this.destroy);
+    client.on('timeout', this.destroy);
+    client.on('end', this.onClientEnd);
+    client.setTimeout(options.keepAliveTimeoutMs);
+  }
+
+  private readonly onClientEnd = (): void => this.closeWhenIdle();
+
+  closeWhenIdle(): void {
+    this.closing = true;
+    if (!this.inFlight && !this.deciding) this.client.end();
+  }
+
+  readonly destroy = (): void => {
+    if (this.done) return;
+    this.done = true;
+    this.inFlight?.release?.();
+    this.upstream?.destroy();
+    this.client.destroy();
+    this.onDone(this);
+  };
+
+  // --- client → machine ----------------------------------------------------------------------
+
+  private readonly onClientData = (data: Buffer): void => {
+    this.pending = this.pending ? Buffer.concat([this.pending, data]) : data;
+    if (this.requestBody) this.sendBody();
+    else if (!this.inFlight && !this.deciding) void this.next();
+    else if (this.pending.length > MAX_HEAD_BYTES) this.client.pause();
+  };
+
+  /** At a request boundary: the next request, relayed or handed over. */
+  private async next(): Promise<void> {
+    const pending = this.pending;
+    if (!pending || this.done) return;
+    const end = headEnd(pending);
+    if (end < 0) {
+      if (pending.length > MAX_HEAD_BYTES) this.handOver();
+      return;
+    }
+    const head = parseRequestHead(pending.toString('latin1', 0, end));
+    const host = head && this.gateway.match({ headers: { host: head.host } });
+    const request = head && host && requestView(head);
+    if (!head || !host || !request) return this.handOver();
+    this.deciding = true;
+    const target = await this.gateway.relayTarget(request, host);
+    this.deciding = false;
+    if (this.done) return;
+    if (!target) return this.handOver();
+    const upstream = await this.connect(target);
+    if (this.done) return;
+    if (!upstream) return this.handOver();
+    this.send(head, end, request, host, target);
+  }
+
+  private send(
+    head: RequestHead,
+    end: number,
+    request: RequestView,
+    host: AppHost,
+    target: RelayTarget,
+  ): void {
+    const fields = this.gateway.forwardHeaders(
+      { ...request, rawHeaders: head.headers, socket: this.client },
+      host,
+      'relay',
+    );
+    const lines = [`${head.method} ${head.target} HTTP/1.1`];
+    for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`${fields[i]}: ${fields[i + 1]}`);
+    const text = `${lines.join('\r\n')}\r\n\r\n`;
+    this.target = target;
+    this.inFlight = {
+      method: head.method,
+      head: text,
+      bodiless: head.body.kind === 'none',
+      close: head.close,
+      release: this.gateway.hold(target.id),
+      responded: false,
+      retried: false,
+    };
+    // Proxied responses may legitimately stay quiet for long (long polls, event streams).
+    this.client.setTimeout(0);
+    this.pending =
+      (this.pending as Buffer).length > end ? (this.pending as Buffer).subarray(end) : null;
+    this.requestBody = bodyOf(head.body);
+    this.sendBody(Buffer.from(text, 'latin1'));
+  }
+
+  /** Sends what of the pending bytes belongs to the request body (after `head`, if given). */
+  private sendBody(head?: Buffer): void {
+    const body = this.requestBody;
+    const pending = this.pending;
+    const upstream = this.upstream;
+    if (!upstream) return;
+    let chunk: Buffer | null = null;
+    if (body && pending) {
+      const taken = take(body, pending);
+      if (taken < 0) {
+        this.destroy();
+        return;
+      }
+      chunk = taken === pending.length ? pending : pending.subarray(0, taken);
+      this.pending = taken === pending.length ? null : pending.subarray(taken);
+      if (finished(body)) this.requestBody = null;
+    }
+    const data = head && chunk ? Buffer.concat([head, chunk]) : (head ?? chunk);
+    if (data && data.length > 0 && !upstream.write(data)) {
+      this.client.pause();
+      upstream.once('drain', () => this.client.resume());
+    }
+  }
+
+  // --- the machine's connection --------------------------------------------------------------
+
+  /** This client's connection to the target: the open one when fresh enough, else a new one. */
+  private async connect(target: RelayTarget): Promise<Socket | null> {
+    const key = `${target.id}:${target.port}:${target.endpoint.token}`;
+    if (
+      this.upstream &&
+      this.upstreamKey === key &&
+      Date.now() - this.upstreamUsedAt < UPSTREAM_REUSE_MS
+    )
+      return this.upstream;
+    this.dropUpstream();
+    const socket = target.endpoint.connectPort?.(target.port);
+    if (!socket) return null;
+    const connected = await new Promise<boolean>((resolve) => {
+      // Refused (nothing listening, or only on loopback) or silent: the full path knows what
+      // to answer, and tunnels through the agent where that helps.
+      const fail = () => {
+        socket.destroy();
+        resolve(false);
+      };
+      socket.setTimeout(CONNECT_TIMEOUT_MS, fail);
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        socket.setTimeout(0);
+        socket.off('timeout', fail);
+        socket.off('error', fail);
+        resolve(true);
+      });
+    });
+    if (!connected || this.done) {
+      socket.destroy();
+      return null;
+    }
+    socket.setNoDelay(true);
+    socket.on('data', (data: Buffer) => this.onUpstreamData(socket, data));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.onUpstreamClose(socket));
+    this.upstream = socket;
+    this.upstreamKey = key;
+    this.upstreamUsedAt = Date.now();
+    return socket;
+  }
+
+  private dropUpstream(): void {
+    const upstream = this.upstream;
+    this.upstream = null;
+    this.upstreamKey = '';
+    upstream?.destroy();
+  }
+
+  // --- machine → client ----------------------------------------------------------------------
+
+  private onUpstreamData(upstream: Socket, data: Buffer): void {
+    if (upstream !== this.upstream) return;
+    const request = this.inFlight;
+    // Bytes with no request to answer: the app is confused; this connection is done.
+    if (!request) {
+      this.dropUpstream();
+      return;
+    }
+    // What one read yields goes out in one write: a response head and its body are usually
+    // one read, and each write is a trip through the kernel's whole network stack.
+    const out: Buffer[] = [];
+    let rest: Buffer | null = data;
+    let complete = false;
+    while (rest && rest.length > 0 && !complete && !this.done) {
+      if (this.responseBody) [rest, complete] = this.relayBody(rest, out);
+      else [rest, complete] = this.relayHead(rest, request, out);
+    }
+    if (this.done) return;
+    if (out.length > 0) this.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
+    if (!complete) return;
+    // Anything after the response answers no request.
+    if (rest && rest.length > 0) this.dropUpstream();
+    this.finishResponse();
+  }
+
+  /** Reads a response head into `out`; returns the bytes after it and whether it is done. */
+  private relayHead(data: Buffer, request: InFlight, out: Buffer[]): [Buffer | null, boolean] {
+    const buffered = this.responseHead ? Buffer.concat([this.responseHead, data]) : data;
+    const end = headEnd(buffered);
+    if (end < 0) {
+      if (buffered.length > MAX_RESPONSE_HEAD_BYTES) this.upstreamFailed();
+      else this.responseHead = buffered;
+      return [null, false];
+    }
+    this.responseHead = null;
+    const head = parseResponseHead(buffered.toString('latin1', 0, end), request.method);
+    // Upgrades are handed over before they are sent, so a 101 is as wrong as garbage.
+    if (!head || head.status === 101) {
+      this.upstreamFailed();
+      return [null, false];
+    }
+    request.responded = true;
+    const last = head.status >= 200;
+    const closeAfter = last && (head.body.kind === 'close' || request.close || this.closing);
+    out.push(Buffer.from(responseText(head, closeAfter), 'latin1'));
+    const rest = buffered.subarray(end);
+    if (!last) return [rest, false];
+    if (head.close) this.upstreamKey = ''; // the app closes it: not reused
+    const body = head.body.kind === 'close' ? 'close' : bodyOf(head.body);
+    if (!body) return [rest, true];
+    this.responseBody = body;
+    return [rest, false];
+  }
+
+  /** Relays body bytes into `out`; returns what follows the body and whether it is done. */
+  private relayBody(data: Buffer, out: Buffer[]): [Buffer | null, boolean] {
+    const body = this.responseBody as Body | 'close';
+    if (body === 'close') {
+      out.push(data);
+      return [null, false];
+    }
+    const taken = take(body, data);
+    if (taken < 0) {
+      this.destroy();
+      return [null, false];
+    }
+    out.push(taken === data.length ? data : data.subarray(0, taken));
+    if (!finished(body)) return [null, false];
+    this.responseBody = null;
+    return [data.subarray(taken), true];
+  }
+
+  private write(data: Buffer): void {
+    const upstream = this.upstream;
+    if (!this.client.write(data) && upstream) {
+      upstream.pause();
+      this.client.once('drain', () => upstream.resume());
+    }
+  }
+
+  private finishResponse(): void {
+    const request = this.inFlight as InFlight;
+    this.inFlight = null;
+    request.release?.();
+    this.upstreamUsedAt = Date.now();
+    // A response that ends before its request's body leaves the connection's framing unknown.
+    if (request.close || this.closing || this.requestBody) {
+      this.client.end();
+      return;
+    }
+    this.client.setTimeout(this.options.keepAliveTimeoutMs);
+    this.client.resume();
+    void this.next();
+  }
+
+  private onUpstreamClose(upstream: Socket): void {
+    if (upstream !== this.upstream) return;
+    this.upstream = null;
+    const request = this.inFlight;
+    if (!request) return;
+    if (this.responseBody === 'close') {
+      this.responseBody = null;
+      this.inFlight = null;
+      request.release?.();
+      this.client.end();
+      return;
+    }
+    this.upstreamFailed();
+  }
+
+  /** The machine's connection broke or sent nonsense while a request was in flight. */
+  private upstreamFailed(): void {
+    const request = this.inFlight;
+    this.dropUpstream();
+    if (!request || this.done) return;
+    if (request.responded) {
+      this.destroy();
+      return;
+    }
+    // The app closed a kept-alive connection just as the request went out: once more on a new
+    // one, when the request has no body to replay.
+    if (request.bodiless && !request.retried) {
+      request.retried = true;
+      void this.resend(request);
+      return;
+    }
+    this.answer502('The machine closed the connection without answering.');
+  }
+
+  private async resend(request: InFlight): Promise<void> {
+    const upstream = this.target && (await this.connect(this.target));
+    if (this.done) return;
+    if (!upstream) return this.answer502('The machine stopped accepting connections.');
+    upstream.write(request.head, 'latin1');
+  }
+
+  private answer502(message: string): void {
+    const body = JSON.stringify({ error: { code: 'upstream_closed', message } });
+    this.inFlight?.release?.();
+    this.inFlight = null;
+    this.client.end(
+      `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  // --- handing over --------------------------------------------------------------------------
+
+  /** Gives the connection, with the bytes not relayed yet, to Node's HTTP server. */
+  private handOver(): void {
+    if (this.done) return;
+    this.done = true;
+    this.dropUpstream();
+    const client = this.client;
+    client.pause();
+    client.off('data', this.onClientData);
+    client.off('error', this.destroy);
+    client.off('close', this.destroy);
+    client.off('timeout', this.destroy);
+    client.off('end', this.onClientEnd);
+    client.setTimeout(0);
+    if (this.pending) client.unshift(this.pending);
+    this.pending = null;
+    this.onDone(this);
+    this.handOverTo(client);
+    client.resume();
+  }
+}
+
+interface RequestView {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+}
+
+/** The head as the gateway's authorization reads it; null with a repeated credential. */
+function requestView(head: RequestHead): RequestView | null {
+  const headers: Record<string, string> = {};
+  const raw = head.headers;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (name in headers) {
+      if (name === 'authorization' || name === 'cookie') return null;
+      continue;
+    }
+    headers[name] = raw[i + 1] as string;
+  }
+  return { method: head.method, url: head.target, headers };
+}
+
+function bodyOf(framing: BodyFraming): Body | null {
+  if (framing.kind === 'length') return { left: framing.bytes };
+  if (framing.kind === 'chunked') return new ChunkedScanner();
+  return null;
+}
+
+/** How many bytes of `data` belong to the body (-1: malformed); advances the body's state. */
+function take(body: Body, data: Buffer): number {
+  if (body instanceof ChunkedScanner) return body.push(data);
+  const n = Math.min(body.left, data.length);
+  body.left -= n;
+  return n;
+}
+
+function finished(body: Body): boolean {
+  return body instanceof ChunkedScanner ? body.done : body.left === 0;
+}
+
+function responseText(head: ResponseHead, close: boolean): string {
+  const fields = appResponseHeaders(head.headers, head.connection, true);
+  // Chunked overrides a Content-Length, which must not go on (RFC 9112 §6.3).
+  const dropLength = head.body.kind === 'chunked';
+  let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (dropLength && (fields[i] as string).toLowerCase() === 'content-length') continue;
+    text += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  }
+  if (close) text += 'Connection: close\r\n';
+  return `${text}\r\n`;
+}

@@ -249,17 +249,17 @@ export class AppGateway {
     // At proxy rates the checks below (a token hash or a cookie HMAC, the identity cache, the
     // machine's row) cost more than relaying the request: the outcome is kept per host and
     // credential for as long as the identity would be.
-    const key = `${host.hostname} ${credentialOf(req, host)}`;
-    const hit = this.decisions.get(key);
-    let target: Target;
-    if (hit && hit.until > Date.now()) target = { ...hit.target };
-    else {
+    let target = this.cachedDecision(req, host);
+    if (!target) {
       const userId = await this.identify(req, host);
       target = decide(await this.lookup(host, userId), userId);
       if (this.decisions.size > 10_000) this.decisions.clear();
-      this.decisions.set(key, { target: { ...target }, until: Date.now() + CACHE_MS });
+      this.decisions.set(`${host.hostname} ${credentialOf(req, host)}`, {
+        target: { ...target },
+        until: Date.now() + CACHE_MS,
+      });
+      target.state = this.states.get(target.id) ?? target.state;
     }
-    target.state = this.states.get(target.id) ?? target.state;
     if (target.allowed === 'yes') return target;
     if (target.allowed === 'login') {
       if (isNavigation(req))
@@ -281,6 +281,14 @@ export class AppGateway {
         "This machine's URL is private to its owner and the organization's admins.",
       );
     throw new GatewayResponse(404, 'not_found', `There is no machine at ${host.hostname}.`);
+  }
+
+  private cachedDecision(req: GatewayRequest, host: AppHost): Target | undefined {
+    const hit = this.decisions.get(`${host.hostname} ${credentialOf(req, host)}`);
+    if (!hit || hit.until <= Date.now()) return undefined;
+    const target = { ...hit.target };
+    target.state = this.states.get(target.id) ?? target.state;
+    return target;
   }
 
   /** The signed-in user: an API token, else this host's cookie; null when anonymous. */
@@ -353,7 +361,19 @@ export class AppGateway {
    * For the relay (app-relay.ts): where a request may go straight through, when it needs
    * nothing but the relay — allowed, not a SnapVM path, and the machine up with a direct
    * route. Null sends it down the full path (handleRequest), which answers everything else.
+   * Undefined when that cannot be told without a look (relayTarget): the usual answer comes
+   * from the caches without a promise per request.
    */
+  relayTargetNow(req: GatewayRequest, host: AppHost): RelayTarget | null | undefined {
+    if (req.url?.startsWith(RESERVED)) return null;
+    const target = this.cachedDecision(req, host);
+    if (!target) return undefined;
+    if (target.allowed !== 'yes') return null;
+    const endpoint = this.recentEndpoint(target);
+    if (!endpoint) return undefined;
+    return endpoint.connectPort ? { id: target.id, port: target.port, endpoint } : null;
+  }
+
   async relayTarget(req: GatewayRequest, host: AppHost): Promise<RelayTarget | null> {
     if (req.url?.startsWith(RESERVED)) return null;
     let target: Target;

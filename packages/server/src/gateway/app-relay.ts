@@ -55,7 +55,7 @@ export class AppRelay {
     const connection = new RelayConnection(
       socket,
       gateway,
-      this.options,
+      this.options.keepAliveTimeoutMs,
       (c) => {
         this.open.delete(c);
       },
@@ -105,7 +105,7 @@ class RelayConnection {
   constructor(
     private readonly client: Socket,
     private readonly gateway: AppGateway,
-    private readonly options: AppRelayOptions,
+    keepAliveTimeoutMs: number,
     private readonly onDone: (c: RelayConnection) => void,
     private readonly handOverTo: HandOver,
   ) {
@@ -113,12 +113,17 @@ class RelayConnection {
     client.on('data', this.onClientData);
     client.on('error', this.destroy);
     client.on('close', this.destroy);
-    client.on('timeout', this.destroy);
+    client.on('timeout', this.onIdle);
     client.on('end', this.onClientEnd);
-    client.setTimeout(options.keepAliveTimeoutMs);
+    client.setTimeout(keepAliveTimeoutMs);
   }
 
   private readonly onClientEnd = (): void => this.closeWhenIdle();
+
+  /** Quiet for the keep-alive time: closed between requests; proxied responses may take long. */
+  private readonly onIdle = (): void => {
+    if (!this.inFlight && !this.deciding) this.destroy();
+  };
 
   closeWhenIdle(): void {
     this.closing = true;
@@ -139,12 +144,12 @@ class RelayConnection {
   private readonly onClientData = (data: Buffer): void => {
     this.pending = this.pending ? Buffer.concat([this.pending, data]) : data;
     if (this.requestBody) this.sendBody();
-    else if (!this.inFlight && !this.deciding) void this.next();
+    else if (!this.inFlight && !this.deciding) this.next();
     else if (this.pending.length > MAX_HEAD_BYTES) this.client.pause();
   };
 
   /** At a request boundary: the next request, relayed or handed over. */
-  private async next(): Promise<void> {
+  private next(): void {
     const pending = this.pending;
     if (!pending || this.done) return;
     const end = headEnd(pending);
@@ -155,16 +160,48 @@ class RelayConnection {
     const head = parseRequestHead(pending.toString('latin1', 0, end));
     const host = head && this.gateway.match({ headers: { host: head.host } });
     const request = head && host && requestView(head);
-    if (!head || !host || !request) return this.handOver();
+    if (!head || !host || !request) {
+      this.handOver();
+      return;
+    }
+    const now = this.gateway.relayTargetNow(request, host);
+    if (now !== undefined) {
+      this.route(head, end, request, host, now);
+      return;
+    }
     this.deciding = true;
-    const target = await this.gateway.relayTarget(request, host);
-    this.deciding = false;
-    if (this.done) return;
-    if (!target) return this.handOver();
-    const upstream = await this.connect(target);
-    if (this.done) return;
-    if (!upstream) return this.handOver();
-    this.send(head, end, request, host, target);
+    this.gateway.relayTarget(request, host).then((target) => {
+      this.deciding = false;
+      if (!this.done) this.route(head, end, request, host, target);
+    }, this.destroy);
+  }
+
+  private route(
+    head: RequestHead,
+    end: number,
+    request: RequestView,
+    host: AppHost,
+    target: RelayTarget | null,
+  ): void {
+    if (!target) this.handOver();
+    else if (this.reusable(target)) this.send(head, end, request, host, target);
+    else this.reconnect(head, end, request, host, target);
+  }
+
+  private reconnect(
+    head: RequestHead,
+    end: number,
+    request: RequestView,
+    host: AppHost,
+    target: RelayTarget,
+  ): void {
+    this.deciding = true;
+    void this.connect(target).then((connected) => {
+      this.deciding = false;
+      if (this.done) return;
+      if (connected) this.send(head, end, request, host, target);
+      else this.handOver();
+    });
   }
 
   private send(
@@ -192,8 +229,6 @@ class RelayConnection {
       responded: false,
       retried: false,
     };
-    // Proxied responses may legitimately stay quiet for long (long polls, event streams).
-    this.client.setTimeout(0);
     this.pending =
       (this.pending as Buffer).length > end ? (this.pending as Buffer).subarray(end) : null;
     this.requestBody = bodyOf(head.body);
@@ -226,18 +261,19 @@ class RelayConnection {
 
   // --- the machine's connection --------------------------------------------------------------
 
-  /** This client's connection to the target: the open one when fresh enough, else a new one. */
-  private async connect(target: RelayTarget): Promise<Socket | null> {
-    const key = `${target.id}:${target.port}:${target.endpoint.token}`;
-    if (
-      this.upstream &&
-      this.upstreamKey === key &&
+  private reusable(target: RelayTarget): boolean {
+    return (
+      this.upstream !== null &&
+      this.upstreamKey === upstreamKey(target) &&
       Date.now() - this.upstreamUsedAt < UPSTREAM_REUSE_MS
-    )
-      return this.upstream;
+    );
+  }
+
+  /** A new connection of this client's to the target; false when it cannot be had. */
+  private async connect(target: RelayTarget): Promise<boolean> {
     this.dropUpstream();
     const socket = target.endpoint.connectPort?.(target.port);
-    if (!socket) return null;
+    if (!socket) return false;
     const connected = await new Promise<boolean>((resolve) => {
       // Refused (nothing listening, or only on loopback) or silent: the full path knows what
       // to answer, and tunnels through the agent where that helps.
@@ -256,16 +292,16 @@ class RelayConnection {
     });
     if (!connected || this.done) {
       socket.destroy();
-      return null;
+      return false;
     }
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => this.onUpstreamData(socket, data));
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onUpstreamClose(socket));
     this.upstream = socket;
-    this.upstreamKey = key;
+    this.upstreamKey = upstreamKey(target);
     this.upstreamUsedAt = Date.now();
-    return socket;
+    return true;
   }
 
   private dropUpstream(): void {
@@ -367,9 +403,8 @@ class RelayConnection {
       this.client.end();
       return;
     }
-    this.client.setTimeout(this.options.keepAliveTimeoutMs);
     this.client.resume();
-    void this.next();
+    this.next();
   }
 
   private onUpstreamClose(upstream: Socket): void {
@@ -407,10 +442,10 @@ class RelayConnection {
   }
 
   private async resend(request: InFlight): Promise<void> {
-    const upstream = this.target && (await this.connect(this.target));
+    const connected = this.target !== null && (await this.connect(this.target));
     if (this.done) return;
-    if (!upstream) return this.answer502('The machine stopped accepting connections.');
-    upstream.write(request.head, 'latin1');
+    if (!connected) return this.answer502('The machine stopped accepting connections.');
+    this.upstream?.write(request.head, 'latin1');
   }
 
   private answer502(message: string): void {
@@ -434,7 +469,7 @@ class RelayConnection {
     client.off('data', this.onClientData);
     client.off('error', this.destroy);
     client.off('close', this.destroy);
-    client.off('timeout', this.destroy);
+    client.off('timeout', this.onIdle);
     client.off('end', this.onClientEnd);
     client.setTimeout(0);
     if (this.pending) client.unshift(this.pending);
@@ -464,6 +499,10 @@ function requestView(head: RequestHead): RequestView | null {
     headers[name] = raw[i + 1] as string;
   }
   return { method: head.method, url: head.target, headers };
+}
+
+function upstreamKey(target: RelayTarget): string {
+  return `${target.id}:${target.port}:${target.endpoint.token}`;
 }
 
 function bodyOf(framing: BodyFraming): Body | null {

@@ -100,6 +100,7 @@ class RelayConnection {
   /** Where the request in flight went: a resend after a stale connection goes there too. */
   private target: RelayTarget | null = null;
   private closing = false;
+  private ended = false;
   private done = false;
 
   constructor(
@@ -127,7 +128,17 @@ class RelayConnection {
 
   closeWhenIdle(): void {
     this.closing = true;
-    if (!this.inFlight && !this.deciding) this.client.end();
+    if (!this.inFlight && !this.deciding) this.end();
+  }
+
+  /** The last bytes to the client: whatever it sends after them goes nowhere. */
+  private end(data?: string): void {
+    this.ended = true;
+    this.requestBody = null;
+    this.pending = null;
+    this.dropUpstream();
+    if (data === undefined) this.client.end();
+    else this.client.end(data);
   }
 
   readonly destroy = (): void => {
@@ -142,6 +153,7 @@ class RelayConnection {
   // --- client → machine ----------------------------------------------------------------------
 
   private readonly onClientData = (data: Buffer): void => {
+    if (this.ended) return;
     this.pending = this.pending ? Buffer.concat([this.pending, data]) : data;
     if (this.requestBody) this.sendBody();
     else if (!this.inFlight && !this.deciding) this.next();
@@ -400,7 +412,7 @@ class RelayConnection {
     this.upstreamUsedAt = Date.now();
     // A response that ends before its request's body leaves the connection's framing unknown.
     if (request.close || this.closing || this.requestBody) {
-      this.client.end();
+      this.end();
       return;
     }
     this.client.resume();
@@ -416,7 +428,7 @@ class RelayConnection {
       this.responseBody = null;
       this.inFlight = null;
       request.release?.();
-      this.client.end();
+      this.end();
       return;
     }
     this.upstreamFailed();
@@ -452,7 +464,7 @@ class RelayConnection {
     const body = JSON.stringify({ error: { code: 'upstream_closed', message } });
     this.inFlight?.release?.();
     this.inFlight = null;
-    this.client.end(
+    this.end(
       `HTTP/1.1 502 Bad Gateway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
   }

@@ -2,7 +2,8 @@
 // a real machine on the local driver):
 // - HTTP through the machine URL vs. straight to the same server inside the machine
 //   (its address on the machine bridge): requests/s with 8 keep-alive clients, and p50/p99
-//   latency of one client (added latency without queueing);
+//   latency of one client (added latency without queueing); beside them, a bare TCP relay in
+//   Node (no HTTP at all) as the floor of what any relay in a Node process can reach;
 // - terminal keystroke echo round trip through the gateway's WebSocket vs. the agent's;
 // - time to first byte of a request to a stopped machine (cold) and a suspended one (warm),
 //   held by the gateway while the machine wakes.
@@ -163,17 +164,15 @@ function summarize(runs) {
   };
 }
 
-/** Direct and gateway loads in alternating one-second slices: other engineers' jobs come and
- * go on the shared cores, and back-to-back runs of seconds each compared a quiet moment with
- * a busy one. `measure` wraps each gateway slice (CPU accounting). */
-async function alternating(direct, gateway, clients, seconds, measure) {
-  const directRuns = [];
-  const gatewayRuns = [];
-  for (let i = 0; i < seconds; i++) {
-    directRuns.push(await load(direct.url, direct.headers, clients, 1));
-    gatewayRuns.push(await measure(() => load(gateway.url, gateway.headers, clients, 1)));
-  }
-  return [summarize(directRuns), summarize(gatewayRuns)];
+/** Loads of each series in alternating one-second slices: other engineers' jobs come and go
+ * on the shared cores, and back-to-back runs of seconds each compared a quiet moment with a
+ * busy one. `measure(run, k)` wraps each slice of series k (CPU accounting). */
+async function alternating(series, clients, seconds, measure = (run) => run()) {
+  const runs = series.map(() => []);
+  for (let i = 0; i < seconds; i++)
+    for (const [k, { url, headers }] of series.entries())
+      runs[k].push(await measure(() => load(url, headers, clients, 1), k));
+  return runs.map(summarize);
 }
 
 /** CPU seconds (user + system) a process has used, from /proc. */
@@ -303,35 +302,57 @@ try {
         pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
       ]),
     );
-  const cpuUsed = { server: 0, agent: 0, app: 0 };
-  let clientUsed = 0;
-  const [directLoad, gatewayLoad] = await alternating(
+  // The floor for any relay in a Node process: bytes piped between two sockets, no HTTP.
+  const relay = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const net = require('node:net');
+       net.createServer((c) => {
+         const u = net.connect(8080, ${JSON.stringify(address)});
+         c.setNoDelay(true); u.setNoDelay(true);
+         c.pipe(u).pipe(c);
+         c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+       }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const relayPort = await new Promise((resolve) =>
+    relay.stdout.once('data', (d) => resolve(Number(d))),
+  );
+  parts.relay = [relay.pid];
+  const series = [
     { url: directUrl, headers: {} },
     { url: gatewayUrl, headers: gatewayHeaders },
+    { url: `http://127.0.0.1:${relayPort}/`, headers: {} },
+  ];
+  await load(series[2].url, {}, CONCURRENCY, 1);
+  // CPU seconds per series and process, the load generator (this process) as `client`.
+  const cpuUsed = series.map(() => ({ server: 0, agent: 0, app: 0, relay: 0, client: 0 }));
+  const [directLoad, gatewayLoad, relayLoad] = await alternating(
+    series,
     CONCURRENCY,
     SECONDS,
-    async (run) => {
+    async (run, k) => {
       const before = cpuOf();
       const clientBefore = process.cpuUsage();
       const result = await run();
       const after = cpuOf();
-      for (const k of Object.keys(cpuUsed)) cpuUsed[k] += after[k] - before[k];
+      for (const part of Object.keys(parts)) cpuUsed[k][part] += after[part] - before[part];
       const client = process.cpuUsage(clientBefore);
-      clientUsed += client.user + client.system;
+      cpuUsed[k].client += (client.user + client.system) / 1e6;
       return result;
     },
   );
-  const requests = gatewayLoad.latencies.length;
-  const perRequest = (k) => ((cpuUsed[k] / requests) * 1e6).toFixed(0);
-  const [directOne, gatewayOne] = await alternating(
-    { url: directUrl, headers: {} },
-    { url: gatewayUrl, headers: gatewayHeaders },
-    1,
-    SECONDS,
-    (run) => run(),
-  );
+  relay.kill();
+  const perRequest = (k, load, part) =>
+    ((cpuUsed[k][part] / load.latencies.length) * 1e6).toFixed(0);
+  const [directOne, gatewayOne] = await alternating(series.slice(0, 2), 1, SECONDS);
   console.log(
     `gateway.http.requests_per_s ${Math.round(gatewayLoad.rps)}  (direct ${Math.round(directLoad.rps)}; ${Math.round((100 * gatewayLoad.rps) / directLoad.rps)}% of direct, target ≥ 50%)`,
+  );
+  console.log(
+    `gateway.http.tcp_relay_requests_per_s ${Math.round(relayLoad.rps)}  (${Math.round((100 * relayLoad.rps) / directLoad.rps)}% of direct: bytes piped by a bare Node process, no HTTP, the floor of any relay in Node)`,
   );
   console.log(
     `gateway.http.p50_ms ${f(gatewayOne.p50)}  (direct ${f(directOne.p50)}; added ${f(gatewayOne.p50 - directOne.p50)}, target < 1)`,
@@ -343,9 +364,12 @@ try {
     `gateway.http.loaded_p50_ms ${f(gatewayLoad.p50)}  (direct ${f(directLoad.p50)}, ${CONCURRENCY} clients)`,
   );
   console.log(
-    `gateway.http.cpu_us_per_request server ${perRequest('server')}, agent ${perRequest('agent')}, app ${perRequest('app')}, load generator ${(clientUsed / requests).toFixed(0)}`,
+    `gateway.http.cpu_us_per_request server ${perRequest(1, gatewayLoad, 'server')}, agent ${perRequest(1, gatewayLoad, 'agent')}, app ${perRequest(1, gatewayLoad, 'app')}, load generator ${perRequest(1, gatewayLoad, 'client')}  (direct: app ${perRequest(0, directLoad, 'app')}, load generator ${perRequest(0, directLoad, 'client')}; TCP relay: relay ${perRequest(2, relayLoad, 'relay')}, app ${perRequest(2, relayLoad, 'app')}, load generator ${perRequest(2, relayLoad, 'client')})`,
   );
-  const errors = directLoad.errors + gatewayLoad.errors + directOne.errors + gatewayOne.errors;
+  const errors = [directLoad, gatewayLoad, relayLoad, directOne, gatewayOne].reduce(
+    (sum, r) => sum + r.errors,
+    0,
+  );
   if (errors) console.log(`gateway.http.errors ${errors}`);
 
   // Terminal echo: one session, attached through the gateway and straight to the agent.

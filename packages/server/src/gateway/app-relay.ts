@@ -268,6 +268,11 @@ class RelayConnection {
     if (data && data.length > 0 && !upstream.write(data)) {
       this.client.pause();
       upstream.once('drain', () => this.client.resume());
+    } else if (this.requestBody) {
+      // More of the body is to come: onClientData paused the client when more than a head's
+      // worth of bytes arrived while the request was decided (an upload sent right behind its
+      // head stalled for good).
+      this.client.resume();
     }
   }
 

@@ -15,6 +15,7 @@ import {
 } from '../lifecycle/reconciler-test-support.js';
 import type { RunningServer } from '../server.js';
 import type { ApiClient } from '../test-support/test-server.js';
+import { webSocketEcho } from './test-apps.js';
 
 const M = '/api/v1/orgs/acme/machines';
 const BIG_BYTES = 5 * 1024 * 1024;
@@ -72,23 +73,7 @@ const echo = counted(createServer((req, res) => {
     res.end(body);
   });
 }));
-echo.on('upgrade', (req, socket) => {
-  const accept = createHash('sha1')
-    .update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
-    .digest('base64');
-  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
-    'Sec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
-  socket.on('data', (frame) => {
-    const length = frame[1] & 127;
-    if ((frame[0] & 15) !== 1 || length > 125) return socket.destroy();
-    const mask = frame.subarray(2, 6);
-    const text = Buffer.from(frame.subarray(6, 6 + length).map((b, i) => b ^ mask[i % 4]));
-    const reply = Buffer.concat([Buffer.from('echo: '), text]);
-    socket.write(Buffer.concat([Buffer.from([0x81, reply.length]), reply]));
-  });
-  // Half-open otherwise (the server's sockets allow it), and the gateway's with it.
-  socket.on('end', () => socket.end());
-});
+${webSocketEcho('echo')}
 echo.listen(8081);
 
 const big = randomBytes(${BIG_BYTES});

@@ -23,10 +23,10 @@ import {
   type RequestHead,
   type ResponseHead,
 } from './http1.js';
+import { connectDirect } from './tunnel-pool.js';
 
 /** Reusing a connection the app may be about to close races its keep-alive timer (Node: 5 s). */
 const UPSTREAM_REUSE_MS = 2_000;
-const CONNECT_TIMEOUT_MS = 1_000;
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 
 export interface AppRelayOptions {
@@ -176,53 +176,34 @@ class RelayConnection {
       this.handOver();
       return;
     }
+    const parsed = { head, end, request, host };
     const now = this.gateway.relayTargetNow(request, host);
     if (now !== undefined) {
-      this.route(head, end, request, host, now);
+      this.route(parsed, now);
       return;
     }
     this.deciding = true;
     this.gateway.relayTarget(request, host).then((target) => {
       this.deciding = false;
-      if (!this.done) this.route(head, end, request, host, target);
+      if (!this.done) this.route(parsed, target);
     }, this.destroy);
   }
 
-  private route(
-    head: RequestHead,
-    end: number,
-    request: RequestView,
-    host: AppHost,
-    target: RelayTarget | null,
-  ): void {
+  private route(parsed: Parsed, target: RelayTarget | null): void {
     if (!target) this.handOver();
-    else if (this.reusable(target)) this.send(head, end, request, host, target);
-    else this.reconnect(head, end, request, host, target);
+    else if (this.reusable(target)) this.send(parsed, target);
+    else {
+      this.deciding = true;
+      void this.connect(target).then((connected) => {
+        this.deciding = false;
+        if (this.done) return;
+        if (connected) this.send(parsed, target);
+        else this.handOver();
+      });
+    }
   }
 
-  private reconnect(
-    head: RequestHead,
-    end: number,
-    request: RequestView,
-    host: AppHost,
-    target: RelayTarget,
-  ): void {
-    this.deciding = true;
-    void this.connect(target).then((connected) => {
-      this.deciding = false;
-      if (this.done) return;
-      if (connected) this.send(head, end, request, host, target);
-      else this.handOver();
-    });
-  }
-
-  private send(
-    head: RequestHead,
-    end: number,
-    request: RequestView,
-    host: AppHost,
-    target: RelayTarget,
-  ): void {
+  private send({ head, end, request, host }: Parsed, target: RelayTarget): void {
     const fields = this.gateway.forwardHeaders(
       { ...request, rawHeaders: head.headers, socket: this.client },
       host,
@@ -289,26 +270,17 @@ class RelayConnection {
   /** A new connection of this client's to the target; false when it cannot be had. */
   private async connect(target: RelayTarget): Promise<boolean> {
     this.dropUpstream();
-    const socket = target.endpoint.connectPort?.(target.port);
-    if (!socket) return false;
-    const connected = await new Promise<boolean>((resolve) => {
-      // Refused (nothing listening, or only on loopback) or silent: the full path knows what
-      // to answer, and tunnels through the agent where that helps.
-      const fail = () => {
-        socket.destroy();
-        resolve(false);
-      };
-      socket.setTimeout(CONNECT_TIMEOUT_MS, fail);
-      socket.once('error', fail);
-      socket.once('connect', () => {
-        socket.setTimeout(0);
-        socket.off('timeout', fail);
-        socket.off('error', fail);
-        resolve(true);
-      });
-    });
-    if (!connected || this.done) {
-      socket.destroy();
+    const { connectPort } = target.endpoint;
+    if (!connectPort) return false;
+    // Refused (nothing listening, or only on loopback) or silent: the full path knows what to
+    // answer, and tunnels through the agent where that helps.
+    const socket = await new Promise<Socket | null>((resolve) =>
+      connectDirect(connectPort, target.port, (err, connected) =>
+        resolve(err ? null : (connected ?? null)),
+      ),
+    );
+    if (!socket || this.done) {
+      socket?.destroy();
       return false;
     }
     socket.setNoDelay(true);
@@ -495,6 +467,14 @@ class RelayConnection {
     this.handOverTo(client);
     client.resume();
   }
+}
+
+/** A request head read off the client, with where it ends in the pending bytes. */
+interface Parsed {
+  head: RequestHead;
+  end: number;
+  request: RequestView;
+  host: AppHost;
 }
 
 interface RequestView {

@@ -17,6 +17,7 @@ import {
 } from '../lifecycle/reconciler-test-support.js';
 import type { RunningServer } from '../server.js';
 import { ApiClient } from '../test-support/test-server.js';
+import { webSocketEcho } from './test-apps.js';
 import { TUNNEL_IDLE_MS } from './tunnel-pool.js';
 
 const M = '/api/v1/orgs/acme/machines';
@@ -35,21 +36,7 @@ const answer = (req, res) => {
 const server = createServer(answer);
 // The same app on loopback alone, which only the agent's tunnel reaches.
 createServer(answer).listen(8082, '127.0.0.1');
-server.on('upgrade', (req, socket) => {
-  const accept = createHash('sha1')
-    .update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
-    .digest('base64');
-  socket.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n' +
-    'Sec-WebSocket-Accept: ' + accept + '\\r\\n\\r\\n');
-  socket.on('data', (frame) => {
-    const length = frame[1] & 127;
-    if ((frame[0] & 15) !== 1 || length > 125) return socket.destroy();
-    const mask = frame.subarray(2, 6);
-    const text = Buffer.from(frame.subarray(6, 6 + length).map((b, i) => b ^ mask[i % 4]));
-    const reply = Buffer.concat([Buffer.from('echo: '), text]);
-    socket.write(Buffer.concat([Buffer.from([0x81, reply.length]), reply]));
-  });
-});
+${webSocketEcho('server')}
 server.listen(8081);
 `;
 

@@ -82,7 +82,7 @@ export function openTunnel(
 }
 
 /** Connects straight to `port` on the machine's address; the callback gets an error if not. */
-function connectDirect(
+export function connectDirect(
   connectPort: (port: number) => Socket,
   port: number,
   callback: (err: Error | null, socket?: Socket) => void,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // snapvm-agent entry point. In a machine it runs under tini (PID 1), which reaps orphans;
 // the agent itself waits for its own children and handles SIGTERM/SIGINT by shutting down.
+import { closeSync, readSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { startAgent } from './agent.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -17,6 +18,9 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // In a machine the agent is started before the host has wired the network, so that loading
+  // it overlaps that work; services start and requests are served only once the gate opens.
+  if (config.startGateFd !== null) waitForStartGate(config.startGateFd);
   if (process.pid === 1) {
     log(
       'warn',
@@ -41,6 +45,35 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   // A terminal-less daemon has no use for SIGHUP; ignoring it keeps a stray one harmless.
   process.on('SIGHUP', () => {});
+}
+
+/** Blocks until the host writes a line to the gate, or closes it (it went away: go on). */
+function waitForStartGate(fd: number): void {
+  const buffer = Buffer.alloc(64);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  try {
+    for (;;) {
+      let read: number;
+      try {
+        read = readSync(fd, buffer, 0, buffer.length, null);
+      } catch (err) {
+        // The host's end is a blocking socket, but a non-blocking one must not spin.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        Atomics.wait(pause, 0, 0, 2);
+        continue;
+      }
+      if (read === 0 || buffer.subarray(0, read).includes(0x0a)) break;
+    }
+  } catch (err) {
+    log('warn', 'could not read the start gate; starting without it', {
+      err: (err as Error).message,
+    });
+  } finally {
+    // Closed before any child is spawned, so no user process inherits it.
+    try {
+      closeSync(fd);
+    } catch {}
+  }
 }
 
 // The bundle is one file, so it is also the screen-model workers' entry point.

@@ -348,6 +348,9 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       const init = await this.waitForInit(machine);
       await attachMachine(this.network, record.slot, init);
       const gate = machine.stdio[3] as NodeJS.WritableStream;
+      // The agent reads the gate; one that already died (a broken bundle) resets it, and
+      // waitForAgent reports that with the console's tail.
+      gate.on('error', () => {});
       gate.end('go\n');
       this.writeState(id, init);
       // The user namespace lives on in the machine's processes; the holder was only its owner

@@ -1,7 +1,8 @@
 // The first program of a machine: runs as PID 1 of its new namespaces, as root of its user
 // namespace (an unprivileged uid range on the host), still with the host's /bin/sh and tools.
-// It finishes the root filesystem, pivots into it, waits for the host to finish the network
-// (fd 3, the start gate), then hands PID 1 over to tini running the agent.
+// It finishes the root filesystem, pivots into it, then hands PID 1 over to tini running the
+// agent, which loads while the host wires the network and waits for the host's go on the start
+// gate (fd 3, passed down through env and tini) before it starts services or listens.
 //
 // Arguments: $1 = merged root (host path), $2 = hostname.
 export const sandboxInitScript = `set -eu
@@ -30,16 +31,15 @@ hostname "$2"
 cd "$R"
 pivot_root . .
 # Until this lazy unmount, PID 1 holds a copy of every host mount (other machines' disks too),
-# so the gate is waited on only after it.
+# so the agent is started only after it.
 umount -l .
 cd /
-read -r _ <&3 || true
-exec 3<&-
 exec /usr/bin/env -i \\
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
   HOME=/root LANG=C.UTF-8 TERM=xterm-256color \\
   SNAPVM_AGENT_SOCKET=/run/snapvm/agent.sock \\
   SNAPVM_AGENT_TOKEN_FILE=/run/snapvm/agent.token \\
   SNAPVM_AGENT_STATE_DIR=/var/lib/snapvm \\
+  SNAPVM_AGENT_START_GATE=3 \\
   /usr/bin/tini -- /usr/local/bin/node /opt/snapvm/agent.mjs
 `;

@@ -61,7 +61,6 @@ import {
   type NetworkConfig,
   teardownNetworkIfUnused,
 } from './network.js';
-import { sandboxInitScript } from './sandbox-init.js';
 
 export interface LocalDriverOptions {
   /** Where machine disks and state live: <dataDir>/machines/<id>/. */
@@ -87,6 +86,7 @@ export interface LocalDriverOptions {
   /** The helpers compiled by `npm run build:native -w @snapvm/server`. */
   idmapHelper?: string;
   seccompHelper?: string;
+  initHelper?: string;
   nodeBinary?: string;
 }
 
@@ -114,6 +114,26 @@ export const defaultIdmapHelper = fileURLToPath(
 export const defaultSeccompHelper = fileURLToPath(
   new URL('../../native/seccomp-exec', import.meta.url),
 );
+export const defaultInitHelper = fileURLToPath(
+  new URL('../../native/machine-init', import.meta.url),
+);
+
+/**
+ * What PID 1 of a machine execs once its root is ready: tini reaping orphans, running the
+ * agent with a fixed environment (the server's own never reaches a machine). The agent waits
+ * on the start gate, fd 3, before it starts services or listens (docs/runtime.md).
+ */
+const agentEnvironment = [
+  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  'HOME=/root',
+  'LANG=C.UTF-8',
+  'TERM=xterm-256color',
+  'SNAPVM_AGENT_SOCKET=/run/snapvm/agent.sock',
+  'SNAPVM_AGENT_TOKEN_FILE=/run/snapvm/agent.token',
+  'SNAPVM_AGENT_STATE_DIR=/var/lib/snapvm',
+  'SNAPVM_AGENT_START_GATE=3',
+];
+const agentCommand = ['/usr/bin/tini', '--', '/usr/local/bin/node', '/opt/snapvm/agent.mjs'];
 
 export class LocalDriver implements RuntimeDriver {
   readonly kind = 'local';
@@ -126,6 +146,7 @@ export class LocalDriver implements RuntimeDriver {
   private readonly locks = new Map<string, Promise<unknown>>();
   private networkReady: Promise<void> | undefined;
   private readonly seccompHelper: string;
+  private readonly initHelper: string;
 
   constructor(private readonly options: LocalDriverOptions) {
     assertLocalHostSupported();
@@ -136,7 +157,12 @@ export class LocalDriver implements RuntimeDriver {
     this.cgroupParent = options.cgroupParent ?? 'snapvm';
     this.layout = detectCgroupLayout();
     this.seccompHelper = options.seccompHelper ?? defaultSeccompHelper;
-    for (const helper of [options.idmapHelper ?? defaultIdmapHelper, this.seccompHelper]) {
+    this.initHelper = options.initHelper ?? defaultInitHelper;
+    for (const helper of [
+      options.idmapHelper ?? defaultIdmapHelper,
+      this.seccompHelper,
+      this.initHelper,
+    ]) {
       if (!existsSync(helper)) {
         throw new RuntimeError(
           `the helper ${helper} is missing: run \`npm run build:native -w @snapvm/server\``,
@@ -528,17 +554,22 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
         .procsFiles()
         .map((f) => `echo $$ > ${f}`)
         .join('\n');
-      // Two unshares: the outer one makes only the PID namespace, so the parent that waits for
-      // PID 1 stays in the host mount namespace and pins no host mounts (other machines' disks).
+      // machine-init (native/machine-init.c) joins the holder's user namespace, makes the PID
+      // namespace and forks PID 1, which makes the other namespaces, finishes the root, pivots
+      // and execs the agent; the parent that waits for PID 1 stays in the host mount namespace
+      // and pins no host mounts (other machines' disks).
       return spawn(
         'sh',
         [
           '-c',
-          `set -e\n${joinCgroups}\nexec ${shellQuote(this.seccompHelper)} nsenter --target ${holderPid} --user -- unshare --pid --fork -- unshare --mount --uts --ipc --net --cgroup --propagation private /bin/sh -c "$1" snapvm-init "$2" "$3"`,
+          `set -e\n${joinCgroups}\nexec ${shellQuote(this.seccompHelper)} ${shellQuote(this.initHelper)} "$@"`,
           'snapvm-start',
-          sandboxInitScript,
+          String(holderPid),
           join(this.mountPoints(id), 'merged'),
           record.spec.name,
+          ...agentEnvironment,
+          '--',
+          ...agentCommand,
         ],
         { detached: true, stdio: ['ignore', log, log, 'pipe'], env: hostToolEnv },
       );

@@ -84,7 +84,7 @@ export interface LocalDriverOptions {
   /** How long stop waits after SIGTERM before killing everything. */
   stopGraceMs?: number;
   /** The helpers compiled by `npm run build:native -w @snapvm/server`. */
-  idmapHelper?: string;
+  mountHelper?: string;
   seccompHelper?: string;
   initHelper?: string;
   nodeBinary?: string;
@@ -108,8 +108,8 @@ const idPattern = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const hostnamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const uidRange = 65536;
 
-export const defaultIdmapHelper = fileURLToPath(
-  new URL('../../native/idmap-bind', import.meta.url),
+export const defaultMountHelper = fileURLToPath(
+  new URL('../../native/machine-mounts', import.meta.url),
 );
 export const defaultSeccompHelper = fileURLToPath(
   new URL('../../native/seccomp-exec', import.meta.url),
@@ -159,7 +159,7 @@ export class LocalDriver implements RuntimeDriver {
     this.seccompHelper = options.seccompHelper ?? defaultSeccompHelper;
     this.initHelper = options.initHelper ?? defaultInitHelper;
     for (const helper of [
-      options.idmapHelper ?? defaultIdmapHelper,
+      options.mountHelper ?? defaultMountHelper,
       this.seccompHelper,
       this.initHelper,
     ]) {
@@ -508,35 +508,27 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     // The machine's init resolves this path (as the machine's uid) until it has pivoted;
     // afterwards the directory is closed to everyone but host root again.
     chmodSync(points, 0o711);
-    const helper = this.options.idmapHelper ?? defaultIdmapHelper;
     const node = this.options.nodeBinary ?? process.execPath;
-    await runScript(
-      `M=$1 P=$6
-[ "$7" = mounted ] || mount -o loop,nosuid,nodev "$M/disk.img" "$P/disk"
-if [ ! -d "$P/disk/upper" ]; then
-  mkdir "$P/disk/upper" "$P/disk/work"
-  chown ${base}:${base} "$P/disk/upper" "$P/disk/work"
-fi
-"$2" "$3" "$P/lower" /proc/${holderPid}/ns/user ro
-mount -t overlay -o nodev overlay -o "lowerdir=$P/lower,upperdir=$P/disk/upper,workdir=$P/disk/work" "$P/merged"
-# util-linux applies flags given with --bind through its own remount, in one exec.
-bind() { mount --bind -o "$3" "$1" "$2"; }
-bind "$4" "$P/merged/usr/local/bin/node" ro,nosuid,nodev
-bind "$5" "$P/merged/opt/snapvm" ro,nosuid,nodev
-bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
-[ ! -e "$P/merged/etc/hosts" ] || bind "$M/hosts" "$P/merged/etc/hosts" ro,nosuid,nodev,noexec
-[ ! -e "$P/merged/etc/resolv.conf" ] || bind "$M/resolv.conf" "$P/merged/etc/resolv.conf" ro,nosuid,nodev,noexec`,
-      'mounting the machine root filesystem',
-      [
-        dir,
-        helper,
-        rootfs,
-        node,
-        this.options.agentDir,
-        points,
-        mountsUnder(join(points, 'disk')).length > 0 ? 'mounted' : '',
-      ],
-    );
+    // native/machine-mounts.c: the disk on a loop device, the idmapped image, the overlay and
+    // the binds below (resolved inside the merged root), in one process.
+    const result = await runTool(this.options.mountHelper ?? defaultMountHelper, [
+      mountsUnder(join(points, 'disk')).length > 0 ? '-' : join(dir, 'disk.img'),
+      points,
+      rootfs,
+      `/proc/${holderPid}/ns/user`,
+      String(base),
+      ...[node, 'usr/local/bin/node', 'ro,nosuid,nodev'],
+      ...[this.options.agentDir, 'opt/snapvm', 'ro,nosuid,nodev'],
+      ...[run, 'run/snapvm', 'nosuid,nodev,noexec'],
+      ...[join(dir, 'hosts'), 'etc/hosts', 'ro,nosuid,nodev,noexec,ifexists'],
+      ...[join(dir, 'resolv.conf'), 'etc/resolv.conf', 'ro,nosuid,nodev,noexec,ifexists'],
+    ]);
+    if (result.code !== 0) {
+      throw new RuntimeError(
+        `mounting the machine root filesystem failed: ${result.stderr.trim() || `exit ${result.code}`}`,
+        'failed',
+      );
+    }
     chmodSync(join(points, 'disk'), 0o700);
   }
 

@@ -50,6 +50,7 @@ import {
   runScript,
   runTool,
   shellQuote,
+  startDetachedTool,
   waitUntil,
 } from './host.js';
 import {
@@ -61,6 +62,7 @@ import {
   type NetworkConfig,
   teardownNetworkIfUnused,
 } from './network.js';
+import { toolSpawner } from './tool-spawner.js';
 
 export interface LocalDriverOptions {
   /** Where machine disks and state live: <dataDir>/machines/<id>/. */
@@ -158,6 +160,9 @@ export class LocalDriver implements RuntimeDriver {
     this.layout = detectCgroupLayout();
     this.seccompHelper = options.seccompHelper ?? defaultSeccompHelper;
     this.initHelper = options.initHelper ?? defaultInitHelper;
+    // Host tools run from a small helper process (tool-spawner.ts): start it before the first
+    // machine needs it.
+    toolSpawner.warm();
     for (const helper of [
       options.mountHelper ?? defaultMountHelper,
       this.seccompHelper,
@@ -364,13 +369,13 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     await this.networkReady;
     const base = this.uidBase + record.slot * uidRange;
     const cgroup = this.cgroup(id);
-    let holder: ChildProcess | undefined;
+    let holder: number | undefined;
     let machine: ChildProcess | undefined;
     try {
       cgroup.create(record.spec.size);
       holder = await this.spawnNamespaceHolder(cgroup, base);
-      await this.mountRoot(id, record, rootfs, holder.pid as number);
-      machine = this.spawnMachine(id, record, cgroup, holder.pid as number);
+      await this.mountRoot(id, record, rootfs, holder);
+      machine = this.spawnMachine(id, record, cgroup, holder);
       const init = await this.waitForInit(machine);
       await attachMachine(this.network, record.slot, init);
       const gate = machine.stdio[3] as NodeJS.WritableStream;
@@ -381,7 +386,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       this.writeState(id, init);
       // The user namespace lives on in the machine's processes; the holder was only its owner
       // until now, and while it lives the cgroup never looks empty to waitForAgent.
-      killQuietly(holder.pid as number);
+      killQuietly(holder);
       await this.waitForAgent(id, this.options.agentTimeoutMs ?? 15_000);
       // The agent answering means init has pivoted (the gate is read after pivot_root).
       chmodSync(this.mountPoints(id), 0o700);
@@ -393,7 +398,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       }
       throw err;
     } finally {
-      if (holder?.pid) killQuietly(holder.pid);
+      if (holder) killQuietly(holder);
       machine?.unref();
       for (const stream of machine?.stdio ?? []) stream?.destroy();
     }
@@ -451,7 +456,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     }
   }
 
-  private async spawnNamespaceHolder(cgroup: MachineCgroup, base: number): Promise<ChildProcess> {
+  private async spawnNamespaceHolder(cgroup: MachineCgroup, base: number): Promise<number> {
     // The holder only owns the new user namespace while the parent writes its uid map; no
     // stdio, so it never keeps a pipe to the server open. It joins the machine's cgroups
     // itself, before unsharing, so that a server crash at any point leaves it findable (and
@@ -460,14 +465,15 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       .procsFiles()
       .map((f) => `echo $$ > ${f}`)
       .join('\n');
-    const holder = spawn('sh', ['-c', `set -e\n${join}\nexec unshare --user sleep infinity`], {
-      stdio: 'ignore',
-      detached: true,
-      env: hostToolEnv,
-    });
-    holder.unref();
-    const pid = holder.pid;
-    if (!pid) throw new RuntimeError('could not spawn the user namespace holder', 'failed');
+    let pid: number;
+    try {
+      pid = await startDetachedTool('sh', [
+        '-c',
+        `set -e\n${join}\nexec unshare --user sleep infinity`,
+      ]);
+    } catch {
+      throw new RuntimeError('could not spawn the user namespace holder', 'failed');
+    }
     const ownUserns = namespaceId(process.pid, 'user');
     if (!(await waitUntil(() => namespaceId(pid, 'user') !== ownUserns, 5_000, 1))) {
       throw new RuntimeError('the user namespace holder did not start', 'failed');
@@ -476,7 +482,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     // before anything execs in the namespace or capabilities are lost at execve.
     writeFileSync(`/proc/${pid}/uid_map`, `0 ${base} ${uidRange}`);
     writeFileSync(`/proc/${pid}/gid_map`, `0 ${base} ${uidRange}`);
-    return holder;
+    return pid;
   }
 
   private async mountRoot(

@@ -44,7 +44,7 @@ export async function startDetachedTool(command: string, args: readonly string[]
     args,
     env: hostToolEnv,
     timeoutMs: 0,
-    detached: true,
+    mode: 'detached',
   });
   if (result.pid === undefined) throw new Error(`${command}: ${result.error ?? 'no pid'}`);
   return result.pid;

@@ -6,7 +6,6 @@
 // Machines are spawned with setsid, with no PDEATHSIG and stdio going to a log file, so they
 // outlive the server; a new driver instance re-finds them through the cgroup tree and checks
 // each against the state file written at start (adoption).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -62,7 +61,7 @@ import {
   type NetworkConfig,
   teardownNetworkIfUnused,
 } from './network.js';
-import { toolSpawner } from './tool-spawner.js';
+import { type GatedProcess, toolSpawner } from './tool-spawner.js';
 
 export interface LocalDriverOptions {
   /** Where machine disks and state live: <dataDir>/machines/<id>/. */
@@ -370,19 +369,22 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     const base = this.uidBase + record.slot * uidRange;
     const cgroup = this.cgroup(id);
     let holder: number | undefined;
-    let machine: ChildProcess | undefined;
+    let machine: GatedProcess | undefined;
+    let gateOpen = false;
     try {
       cgroup.create(record.spec.size);
       holder = await this.spawnNamespaceHolder(cgroup, base);
       await this.mountRoot(id, record, rootfs, holder);
-      machine = this.spawnMachine(id, record, cgroup, holder);
-      const init = await this.waitForInit(machine);
+      let exited = false;
+      machine = await this.startMachine(id, record, cgroup, holder, () => {
+        exited = true;
+      });
+      const init = await this.waitForInit(machine.pid, () => exited);
       await attachMachine(this.network, record.slot, init);
-      const gate = machine.stdio[3] as NodeJS.WritableStream;
       // The agent reads the gate; one that already died (a broken bundle) resets it, and
       // waitForAgent reports that with the console's tail.
-      gate.on('error', () => {});
-      gate.end('go\n');
+      gateOpen = true;
+      await machine.openGate('go\n');
       this.writeState(id, init);
       // The user namespace lives on in the machine's processes; the holder was only its owner
       // until now, and while it lives the cgroup never looks empty to waitForAgent.
@@ -399,8 +401,9 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       throw err;
     } finally {
       if (holder) killQuietly(holder);
-      machine?.unref();
-      for (const stream of machine?.stdio ?? []) stream?.destroy();
+      // A start that failed before the gate closes it (the machine is torn down anyway).
+      if (machine && !gateOpen) await machine.openGate('').catch(() => {});
+      machine?.release();
     }
   }
 
@@ -538,27 +541,28 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     chmodSync(join(points, 'disk'), 0o700);
   }
 
-  private spawnMachine(
+  private startMachine(
     id: string,
     record: MachineRecord,
     cgroup: MachineCgroup,
     holderPid: number,
-  ): ChildProcess {
-    // One log per boot, on the machine's own disk: whatever PID 1 and its heirs print counts
-    // against the machine's quota instead of growing a host file without bound.
-    const log = openSync(this.consolePath(id), 'w', 0o600);
-    try {
-      const joinCgroups = cgroup
-        .procsFiles()
-        .map((f) => `echo $$ > ${f}`)
-        .join('\n');
-      // machine-init (native/machine-init.c) joins the holder's user namespace, makes the PID
-      // namespace and forks PID 1, which makes the other namespaces, finishes the root, pivots
-      // and execs the agent; the parent that waits for PID 1 stays in the host mount namespace
-      // and pins no host mounts (other machines' disks).
-      return spawn(
-        'sh',
-        [
+    onExit: () => void,
+  ): Promise<GatedProcess> {
+    const joinCgroups = cgroup
+      .procsFiles()
+      .map((f) => `echo $$ > ${f}`)
+      .join('\n');
+    // machine-init (native/machine-init.c) joins the holder's user namespace, makes the PID
+    // namespace and forks PID 1, which makes the other namespaces, finishes the root, pivots
+    // and execs the agent; the parent that waits for PID 1 stays in the host mount namespace
+    // and pins no host mounts (other machines' disks). Started by the tool helper (whose forks
+    // are cheap) in its own session, with no PDEATHSIG, so it outlives the server; fd 3 is the
+    // start gate. One log per boot, on the machine's own disk: whatever PID 1 and its heirs
+    // print counts against the machine's quota instead of growing a host file without bound.
+    return toolSpawner.startGated(
+      {
+        command: 'sh',
+        args: [
           '-c',
           `set -e\n${joinCgroups}\nexec ${shellQuote(this.seccompHelper)} ${shellQuote(this.initHelper)} "$@"`,
           'snapvm-start',
@@ -569,24 +573,20 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
           '--',
           ...agentCommand,
         ],
-        { detached: true, stdio: ['ignore', log, log, 'pipe'], env: hostToolEnv },
-      );
-    } finally {
-      closeSync(log);
-    }
+        env: hostToolEnv,
+        log: this.consolePath(id),
+        timeoutMs: 0,
+      },
+      onExit,
+    );
   }
 
-  private async waitForInit(machine: ChildProcess): Promise<number> {
-    const outer = machine.pid as number;
+  private async waitForInit(outer: number, exited: () => boolean): Promise<number> {
     const hostNet = namespaceId(process.pid, 'net');
     let init = 0;
-    let exited = false;
-    machine.once('exit', () => {
-      exited = true;
-    });
     const found = await waitUntil(
       () => {
-        if (exited) return true;
+        if (exited()) return true;
         init = childPids(outer)[0] ?? 0;
         return (
           init > 0 && namespaceId(init, 'net') !== undefined && namespaceId(init, 'net') !== hostNet
@@ -595,7 +595,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       5_000,
       1,
     );
-    if (!found || exited)
+    if (!found || exited())
       throw new RuntimeError('the machine exited while starting (see console.log)', 'failed');
     return init;
   }

@@ -6,6 +6,8 @@
 // cost a few milliseconds, and the server only sends it a message. If it cannot be used (it
 // died, or could not start), tools run from the server as before.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export interface ToolRequest {
@@ -15,8 +17,16 @@ export interface ToolRequest {
   env: Record<string, string>;
   input?: string;
   timeoutMs: number;
-  /** Started on its own (setsid, no stdio), not waited for: the answer is its pid. */
-  detached?: boolean;
+  /**
+   * Started on its own (setsid), not waited for: the first answer is its pid. `detached`: no
+   * stdio. `gated`: stdout and stderr to the file `log`, and fd 3 a pipe that `gate` writes
+   * to and closes; a second answer (`exited`) says when it ends.
+   */
+  mode?: 'detached' | 'gated';
+  log?: string;
+  /** Instead of a command: write this to the gate of the gated process `gatePid`, close it. */
+  gate?: string;
+  gatePid?: number;
 }
 
 export interface ToolResult {
@@ -25,13 +35,61 @@ export interface ToolResult {
   stdout: string;
   stderr: string;
   pid?: number;
+  exited?: boolean;
   error?: string;
+}
+
+/** Gated processes started here, by pid, until their gate is written and they exit. */
+const gated = new Map<number, ChildProcess>();
+
+function startGated(request: ToolRequest, reply: (result: ToolResult) => void): void {
+  const { id } = request;
+  const log = openSync(request.log ?? '/dev/null', 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(request.command, request.args, {
+      detached: true,
+      stdio: ['ignore', log, log, 'pipe'],
+      env: request.env,
+    });
+  } catch (err) {
+    reply({ id, code: null, stdout: '', stderr: '', error: (err as Error).message });
+    return;
+  } finally {
+    closeSync(log);
+  }
+  const pid = child.pid;
+  if (!pid) {
+    child.on('error', () => {});
+    reply({ id, code: null, stdout: '', stderr: '', error: `could not spawn ${request.command}` });
+    return;
+  }
+  // Its reader may be gone already (a machine that failed to start): a reset is no news.
+  child.stdio[3]?.on('error', () => {});
+  gated.set(pid, child);
+  child.once('exit', (code) => {
+    gated.delete(pid);
+    child.stdio[3]?.destroy();
+    reply({ id, code, stdout: '', stderr: '', pid, exited: true });
+  });
+  child.unref();
+  reply({ id, code: null, stdout: '', stderr: '', pid });
 }
 
 /** Runs one request where this code runs: in the helper, or in the server as the fallback. */
 export function runHere(request: ToolRequest, reply: (result: ToolResult) => void): void {
   const { id } = request;
-  if (request.detached) {
+  if (request.gate !== undefined) {
+    const gate = gated.get(request.gatePid ?? 0)?.stdio[3] as Writable | undefined;
+    gate?.end(request.gate);
+    reply({ id, code: 0, stdout: '', stderr: '' });
+    return;
+  }
+  if (request.mode === 'gated') {
+    startGated(request, reply);
+    return;
+  }
+  if (request.mode === 'detached') {
     try {
       const child = spawn(request.command, request.args, {
         stdio: 'ignore',
@@ -82,6 +140,14 @@ export function runHere(request: ToolRequest, reply: (result: ToolResult) => voi
   }
 }
 
+export interface GatedProcess {
+  pid: number;
+  /** Writes `data` to the process's fd 3 and closes it (`''`: just closes it). */
+  openGate(data: string): Promise<void>;
+  /** Stops listening for its exit. */
+  release(): void;
+}
+
 const helperPath = fileURLToPath(new URL('./tool-spawner-process.js', import.meta.url));
 
 /** The server's side: one helper per process, started on first use (or by `warm`). */
@@ -97,19 +163,77 @@ class ToolSpawner {
   }
 
   run(request: Omit<ToolRequest, 'id'>): Promise<ToolResult> {
-    return new Promise((resolve) => {
-      const id = this.nextId++;
-      const full: ToolRequest = { ...request, id };
-      const child = this.helper();
-      if (!child) return runHere(full, resolve);
-      this.pending.set(id, resolve);
-      child.channel?.ref();
-      child.send(full, (err) => {
-        if (!err || !this.pending.delete(id)) return;
-        this.settle();
-        runHere(full, resolve);
-      });
+    return new Promise((resolve) => this.send(request, resolve));
+  }
+
+  /**
+   * Starts a gated process (see ToolRequest); until `release`, `onExit` is called when it
+   * ends, or when the helper that started it exits (it can no longer tell).
+   */
+  async startGated(
+    request: Omit<ToolRequest, 'id' | 'mode'>,
+    onExit: () => void,
+  ): Promise<GatedProcess> {
+    let id = 0;
+    const started = await new Promise<ToolResult>((resolve) => {
+      let first = true;
+      id = this.send(
+        { ...request, mode: 'gated' },
+        (result) => {
+          if (!first) return onExit();
+          first = false;
+          resolve(result);
+        },
+        true,
+      );
     });
+    const pid = started.pid;
+    if (started.error !== undefined || pid === undefined)
+      throw new Error(`${request.command}: ${started.error ?? 'no pid'}`);
+    return {
+      pid,
+      openGate: async (data) => {
+        await this.run({ command: '', args: [], env: {}, timeoutMs: 0, gate: data, gatePid: pid });
+      },
+      // A started machine outlives the server: its end must not keep the server's loop alive.
+      release: () => this.forget(id),
+    };
+  }
+
+  private send(
+    request: Omit<ToolRequest, 'id'>,
+    handle: (result: ToolResult) => void,
+    untilExit = false,
+  ): number {
+    const id = this.nextId++;
+    const full: ToolRequest = { ...request, id };
+    const done = untilExit
+      ? (result: ToolResult) => {
+          if (result.exited || result.error !== undefined) this.forget(id);
+          handle(result);
+        }
+      : (result: ToolResult) => {
+          this.forget(id);
+          handle(result);
+        };
+    const child = this.helper();
+    if (!child) {
+      runHere(full, handle);
+      return id;
+    }
+    this.pending.set(id, done);
+    child.channel?.ref();
+    child.send(full, (err) => {
+      if (!err || !this.pending.has(id)) return;
+      this.forget(id);
+      runHere(full, handle);
+    });
+    return id;
+  }
+
+  private forget(id: number): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0) this.child?.channel?.unref();
   }
 
   private helper(): ChildProcess | null {
@@ -128,32 +252,21 @@ class ToolSpawner {
       this.failed = true;
       return null;
     }
-    child.on('message', (result: ToolResult) => {
-      const resolve = this.pending.get(result.id);
-      if (!resolve) return;
-      this.pending.delete(result.id);
-      this.settle();
-      resolve(result);
-    });
+    child.on('message', (result: ToolResult) => this.pending.get(result.id)?.(result));
     child.on('error', () => {});
     child.once('exit', () => {
       if (this.child !== child) return;
       this.child = null;
       // Whether the tools of the requests in flight ran is unknown: they fail, and are not
       // run twice. Later requests start a new helper.
-      for (const [id, resolve] of this.pending)
-        resolve({ id, code: null, stdout: '', stderr: '', error: 'the tool helper exited' });
+      for (const [id, handle] of [...this.pending])
+        handle({ id, code: null, stdout: '', stderr: '', error: 'the tool helper exited' });
       this.pending.clear();
     });
     child.unref();
     child.channel?.unref();
     this.child = child;
     return child;
-  }
-
-  /** The helper keeps the server alive only while it has work. */
-  private settle(): void {
-    if (this.pending.size === 0) this.child?.channel?.unref();
   }
 }
 

@@ -23,6 +23,17 @@ describe('agent configuration', () => {
     assert.equal(config.stateDir, '/var/lib/snapvm');
   });
 
+  test('takes the start gate as a file descriptor of 3 or more', () => {
+    const env = { SNAPVM_AGENT_TOKEN_FILE: tokenFile, SNAPVM_AGENT_SOCKET: '/tmp/a.sock' };
+    assert.equal(loadConfig(env).startGateFd, null);
+    assert.equal(loadConfig({ ...env, SNAPVM_AGENT_START_GATE: '3' }).startGateFd, 3);
+    for (const bad of ['0', '2', 'x', '3.5'])
+      assert.throws(
+        () => loadConfig({ ...env, SNAPVM_AGENT_START_GATE: bad }),
+        (err: Error) => err instanceof ConfigError && /SNAPVM_AGENT_START_GATE/.test(err.message),
+      );
+  });
+
   test('parses host:port, including IPv6 brackets', () => {
     const env = { SNAPVM_AGENT_TOKEN_FILE: tokenFile };
     assert.deepEqual(loadConfig({ ...env, SNAPVM_AGENT_LISTEN: '127.0.0.1:0' }).listen, {

@@ -6,6 +6,11 @@ export interface AgentConfig {
   /** host:port for TCP (tests); port 0 picks a free one. */
   listen: { host: string; port: number } | null;
   token: string;
+  /**
+   * A file descriptor the host writes a line to (or closes) once the machine is ready for
+   * services (its network is wired); null when there is no gate.
+   */
+  startGateFd: number | null;
   stateDir: string;
   maxSessions: number;
   /** Scrollback lines each session's screen model keeps. */
@@ -65,10 +70,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
     throw new ConfigError(`cannot read SNAPVM_AGENT_TOKEN_FILE: ${(err as Error).message}`);
   }
   if (token.length < 16) throw new ConfigError('the agent token must be at least 16 characters');
+  const gate = env.SNAPVM_AGENT_START_GATE;
+  const startGateFd = gate ? Number(gate) : null;
+  if (startGateFd !== null && !(Number.isInteger(startGateFd) && startGateFd >= 3)) {
+    throw new ConfigError(
+      `SNAPVM_AGENT_START_GATE must be a file descriptor >= 3, got ${JSON.stringify(gate)}`,
+    );
+  }
   return {
     socketPath,
     listen: socketPath ? null : listen,
     token,
+    startGateFd,
     stateDir: env.SNAPVM_AGENT_STATE_DIR || '/var/lib/snapvm',
     maxSessions: readNumber(env, 'SNAPVM_AGENT_MAX_SESSIONS', 50, 1),
     scrollback: readNumber(env, 'SNAPVM_AGENT_SCROLLBACK', 3000),

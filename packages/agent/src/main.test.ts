@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,10 +121,72 @@ describe('the bundled agent process', () => {
     assert.equal(existsSync(socketPath), false, 'the socket file is removed');
   });
 
+  test('waits on the start gate before it starts services or listens, and keeps it from children', async () => {
+    const token = 'gate-test-token-0123456789';
+    const tokenFile = join(dir, 'token-gate');
+    writeFileSync(tokenFile, token, { mode: 0o600 });
+    const socketPath = join(dir, 'gate.sock');
+    const state = join(dir, 'state-gate');
+    const started = join(dir, 'gate-service-started');
+    // A service persisted by an earlier boot: it must not start before the gate opens.
+    mkdirSync(state, { recursive: true });
+    writeFileSync(
+      join(state, 'services.json'),
+      JSON.stringify({
+        version: 1,
+        services: {
+          marker: {
+            definition: {
+              command: '/bin/sh',
+              // fd 3 is the agent's gate: a service must not have it (or anything) there.
+              args: [
+                '-c',
+                `readlink /proc/$$/fd/3 > ${started} || echo none > ${started}; exec sleep 60`,
+              ],
+            },
+            stopped: false,
+          },
+        },
+      }),
+    );
+    const child = spawn(process.execPath, [bundle], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        SNAPVM_AGENT_LOG: 'silent',
+        SNAPVM_AGENT_SOCKET: socketPath,
+        SNAPVM_AGENT_TOKEN_FILE: tokenFile,
+        SNAPVM_AGENT_STATE_DIR: state,
+        SNAPVM_AGENT_START_GATE: '3',
+      },
+      stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
+    // Long enough to load the bundle; still shut.
+    await sleep(1500);
+    assert.equal(existsSync(socketPath), false, 'no socket before the gate opens');
+    assert.equal(existsSync(started), false, 'no service before the gate opens');
+    (child.stdio[3] as NodeJS.WritableStream).end('go\n');
+    await eventually(async () => existsSync(socketPath), Boolean, 'socket file');
+    assert.equal((await call(socketPath, token, 'GET', '/v1/health')).status, 200);
+    const fd3 = await eventually(
+      async () => (existsSync(started) ? readFileSync(started, 'utf8') : ''),
+      Boolean,
+      'the service started',
+    );
+    assert.equal(fd3.trim(), 'none', 'the gate is closed before children are spawned');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  });
+
   test('refuses to start without a token file, saying why', async () => {
     const { exited, stderr } = run({ SNAPVM_AGENT_LISTEN: '127.0.0.1:0' });
     assert.equal(await exited, 2);
     assert.match(stderr(), /SNAPVM_AGENT_TOKEN_FILE/);
+    // The bundle was made by this node: V8 takes its code cache (agent.mjs says when not).
+    assert.doesNotMatch(stderr(), /code cache/);
   });
 
   test('works as PID 1 of its own PID namespace and stops on SIGTERM', async () => {

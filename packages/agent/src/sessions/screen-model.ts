@@ -25,11 +25,12 @@ interface WorkerSlot {
   alive: boolean;
 }
 
-// Bundled, the agent is a single file that is also the worker's entry (main.ts branches on
-// isMainThread); compiled by tsc, the worker is its own module beside this one.
-const workerUrl = import.meta.url.endsWith('.mjs')
-  ? new URL(import.meta.url)
-  : new URL('./screen-worker.js', import.meta.url);
+// Compiled by tsc, the worker is its own module beside this one. Bundled, the agent is one
+// script (agent.cjs) whose loader, agent.mjs, is also the worker's entry (agent-process.ts
+// branches on isMainThread).
+const workerUrl = import.meta.url.endsWith('/screen-model.js')
+  ? new URL('./screen-worker.js', import.meta.url)
+  : new URL('./agent.mjs', import.meta.url);
 
 /** A small pool of worker threads holding every session's terminal model. */
 export class ScreenModelPool {

@@ -42,6 +42,7 @@ export async function startTestAgent(
     socketPath: null,
     listen: { host: '127.0.0.1', port: 0 },
     token,
+    startGateFd: null,
     stateDir,
     maxSessions: 10,
     scrollback: 1000,

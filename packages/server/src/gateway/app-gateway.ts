@@ -27,7 +27,7 @@ import {
 import { type AppHost, parseAppHost } from './app-host.js';
 import { messagePage, nothingListeningPage, wakePage } from './app-pages.js';
 import type { MachineAgents } from './machine-agents.js';
-import { createTunnelPool, TunnelRefusedError } from './tunnel-pool.js';
+import { createTunnelPool, TunnelRefusedError, waitForListener } from './tunnel-pool.js';
 
 export interface AppGatewayOptions {
   db: Database;
@@ -68,6 +68,8 @@ interface TargetRow {
 
 const CACHE_MS = 3_000;
 const REACHED_MS = 1_000;
+/** A held request that found nothing listening is tried again after this at most. */
+const RETRY_MS = 25;
 const RESERVED = '/__snapvm/';
 const HOP_BY_HOP = new Set([
   'connection',
@@ -547,9 +549,12 @@ export class AppGateway {
         sent.on('error', (err) => {
           if (res.headersSent) return res.destroy();
           if (err instanceof TunnelRefusedError && err.status === 502) {
-            // Nothing listens on the port (yet: a service may be starting).
-            if (Date.now() < retryUntil) {
-              setTimeout(attempt, 25);
+            // Nothing listens on the port (yet: a service may be starting). Tried again as soon
+            // as the port accepts a direct connection, or after RETRY_MS (an app on loopback
+            // alone is only reached through the agent's tunnel).
+            const left = retryUntil - Date.now();
+            if (left > 0) {
+              void waitForListener(endpoint, target.port, Math.min(RETRY_MS, left)).then(attempt);
               return;
             }
             return this.fail(

@@ -104,6 +104,45 @@ export function connectDirect(
   });
 }
 
+/** How often a waking machine's port is probed while nothing listens on it. */
+const PROBE_MS = 4;
+
+/**
+ * Resolves once something accepts a connection on `port` at the machine's address, or after
+ * `ms` at most: a request held for a waking machine goes out as soon as its app listens,
+ * instead of on the next tick of a coarse retry timer. A refused probe costs a SYN and a RST
+ * on the bridge; the agent is not involved. Without a direct route (connectPort), it just
+ * waits `ms`.
+ */
+export function waitForListener(endpoint: AgentEndpoint, port: number, ms: number): Promise<void> {
+  const { connectPort } = endpoint;
+  const until = Date.now() + ms;
+  return new Promise((resolve) => {
+    if (!connectPort) {
+      setTimeout(resolve, ms);
+      return;
+    }
+    const probe = () => {
+      const left = until - Date.now();
+      if (left <= 0) return resolve();
+      const socket = connectPort(port);
+      let settled = false;
+      const settle = (accepted: boolean) => {
+        if (settled) return;
+        settled = true;
+        socket.destroy();
+        if (accepted) resolve();
+        else setTimeout(probe, Math.min(PROBE_MS, Math.max(0, until - Date.now())));
+      };
+      // A SYN dropped inside the machine must not hold the request past `ms`.
+      socket.setTimeout(left, () => settle(false));
+      socket.once('error', () => settle(false));
+      socket.once('connect', () => settle(true));
+    };
+    probe();
+  });
+}
+
 /**
  * A keep-alive pool whose connections reach `port` in the machine: directly when the runtime
  * allows and the app listens on the machine's address, else through agent tunnels.

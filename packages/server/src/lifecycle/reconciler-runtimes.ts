@@ -1,13 +1,13 @@
 // One driver per runtime type. A runtime that cannot run here (no root, a missing helper, a
 // runtime not built yet) is not a crash: its machines fail with the reason in their events.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineSizes, type RuntimeType, type MachineSize as SizeName } from '@snapvm/protocol';
 import type { LifecycleConfig } from '../config.js';
 import type { MachineSize, MachineSpec, RuntimeDriver } from '../runtime/driver.js';
 import { RuntimeError } from '../runtime/driver.js';
 import { ensureBaseImage } from '../runtime/image.js';
+import { hostToolEnv } from '../runtime/local/host.js';
 import { LocalDriver } from '../runtime/local/local-driver.js';
 
 export interface LifecycleLog {
@@ -30,14 +30,24 @@ export function machineSpec(machine: { id: string; name: string; size: SizeName 
 
 /** What `scripts/host-deps.sh debootstrap nftables` would install, checked without root. */
 function assertHostTools(): void {
-  const found = spawnSync('sh', ['-c', 'command -v nft'], {
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
-  });
-  if (found.status !== 0)
+  // Looked up in node rather than with `sh -c 'command -v nft'`: this runs before every start,
+  // and a synchronous spawn blocks the event loop for several milliseconds on a slow host.
+  if (!hostToolDirs.some((dir) => isExecutableFile(join(dir, 'nft'))))
     throw new RuntimeError(
       'nftables is not installed, so machines cannot get their network filter: run `apt-get install -y nftables` (or scripts/host-deps.sh nftables) as root',
       'unsupported_host',
     );
+}
+
+const hostToolDirs = hostToolEnv.PATH.split(':');
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 export function createRuntimes(

@@ -1,7 +1,7 @@
 // Small helpers for running host tools (mount, ip, nft, nsenter) and reading /proc.
-import { spawn } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { RuntimeError } from '../driver.js';
+import { toolSpawner } from './tool-spawner.js';
 
 /** Host tools get a fixed, minimal environment: the server's own (database URL, secrets) stays out. */
 export const hostToolEnv = { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -17,34 +17,37 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runTool(
+/**
+ * Runs a host tool with `hostToolEnv` and collects its output. It is spawned by the small tool
+ * helper process (tool-spawner.ts), not by the server itself, whose forks are slow.
+ */
+export async function runTool(
   command: string,
   args: readonly string[],
   options: { input?: string; timeoutMs?: number } = {},
 ): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      env: hostToolEnv,
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 30_000,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d;
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    if (child.stdin) {
-      // A tool that exits without reading its input must not crash the server with EPIPE.
-      child.stdin.on('error', () => {});
-      child.stdin.end(options.input);
-    }
+  const result = await toolSpawner.run({
+    command,
+    args,
+    env: hostToolEnv,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    ...(options.input === undefined ? {} : { input: options.input }),
   });
+  if (result.error !== undefined) throw new Error(`${command}: ${result.error}`);
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Starts a host tool on its own (new session, no stdio) and returns its pid. */
+export async function startDetachedTool(command: string, args: readonly string[]): Promise<number> {
+  const result = await toolSpawner.run({
+    command,
+    args,
+    env: hostToolEnv,
+    timeoutMs: 0,
+    mode: 'detached',
+  });
+  if (result.pid === undefined) throw new Error(`${command}: ${result.error ?? 'no pid'}`);
+  return result.pid;
 }
 
 /** Runs a shell script with `set -eu`; a failing step rejects with the step's own error. */

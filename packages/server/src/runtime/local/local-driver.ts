@@ -6,7 +6,6 @@
 // Machines are spawned with setsid, with no PDEATHSIG and stdio going to a log file, so they
 // outlive the server; a new driver instance re-finds them through the cgroup tree and checks
 // each against the state file written at start (adoption).
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -50,6 +49,7 @@ import {
   runScript,
   runTool,
   shellQuote,
+  startDetachedTool,
   waitUntil,
 } from './host.js';
 import {
@@ -61,7 +61,7 @@ import {
   type NetworkConfig,
   teardownNetworkIfUnused,
 } from './network.js';
-import { sandboxInitScript } from './sandbox-init.js';
+import { type GatedProcess, toolSpawner } from './tool-spawner.js';
 
 export interface LocalDriverOptions {
   /** Where machine disks and state live: <dataDir>/machines/<id>/. */
@@ -85,8 +85,9 @@ export interface LocalDriverOptions {
   /** How long stop waits after SIGTERM before killing everything. */
   stopGraceMs?: number;
   /** The helpers compiled by `npm run build:native -w @snapvm/server`. */
-  idmapHelper?: string;
+  mountHelper?: string;
   seccompHelper?: string;
+  initHelper?: string;
   nodeBinary?: string;
 }
 
@@ -108,12 +109,32 @@ const idPattern = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const hostnamePattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const uidRange = 65536;
 
-export const defaultIdmapHelper = fileURLToPath(
-  new URL('../../native/idmap-bind', import.meta.url),
+export const defaultMountHelper = fileURLToPath(
+  new URL('../../native/machine-mounts', import.meta.url),
 );
 export const defaultSeccompHelper = fileURLToPath(
   new URL('../../native/seccomp-exec', import.meta.url),
 );
+export const defaultInitHelper = fileURLToPath(
+  new URL('../../native/machine-init', import.meta.url),
+);
+
+/**
+ * What PID 1 of a machine execs once its root is ready: tini reaping orphans, running the
+ * agent with a fixed environment (the server's own never reaches a machine). The agent waits
+ * on the start gate, fd 3, before it starts services or listens (docs/runtime.md).
+ */
+const agentEnvironment = [
+  'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  'HOME=/root',
+  'LANG=C.UTF-8',
+  'TERM=xterm-256color',
+  'SNAPVM_AGENT_SOCKET=/run/snapvm/agent.sock',
+  'SNAPVM_AGENT_TOKEN_FILE=/run/snapvm/agent.token',
+  'SNAPVM_AGENT_STATE_DIR=/var/lib/snapvm',
+  'SNAPVM_AGENT_START_GATE=3',
+];
+const agentCommand = ['/usr/bin/tini', '--', '/usr/local/bin/node', '/opt/snapvm/agent.mjs'];
 
 export class LocalDriver implements RuntimeDriver {
   readonly kind = 'local';
@@ -126,6 +147,7 @@ export class LocalDriver implements RuntimeDriver {
   private readonly locks = new Map<string, Promise<unknown>>();
   private networkReady: Promise<void> | undefined;
   private readonly seccompHelper: string;
+  private readonly initHelper: string;
 
   constructor(private readonly options: LocalDriverOptions) {
     assertLocalHostSupported();
@@ -136,7 +158,15 @@ export class LocalDriver implements RuntimeDriver {
     this.cgroupParent = options.cgroupParent ?? 'snapvm';
     this.layout = detectCgroupLayout();
     this.seccompHelper = options.seccompHelper ?? defaultSeccompHelper;
-    for (const helper of [options.idmapHelper ?? defaultIdmapHelper, this.seccompHelper]) {
+    this.initHelper = options.initHelper ?? defaultInitHelper;
+    // Host tools run from a small helper process (tool-spawner.ts): start it before the first
+    // machine needs it.
+    toolSpawner.warm();
+    for (const helper of [
+      options.mountHelper ?? defaultMountHelper,
+      this.seccompHelper,
+      this.initHelper,
+    ]) {
       if (!existsSync(helper)) {
         throw new RuntimeError(
           `the helper ${helper} is missing: run \`npm run build:native -w @snapvm/server\``,
@@ -338,21 +368,27 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     await this.networkReady;
     const base = this.uidBase + record.slot * uidRange;
     const cgroup = this.cgroup(id);
-    let holder: ChildProcess | undefined;
-    let machine: ChildProcess | undefined;
+    let holder: number | undefined;
+    let machine: GatedProcess | undefined;
+    let gateOpen = false;
     try {
       cgroup.create(record.spec.size);
       holder = await this.spawnNamespaceHolder(cgroup, base);
-      await this.mountRoot(id, record, rootfs, holder.pid as number);
-      machine = this.spawnMachine(id, record, cgroup, holder.pid as number);
-      const init = await this.waitForInit(machine);
+      await this.mountRoot(id, record, rootfs, holder);
+      let exited = false;
+      machine = await this.startMachine(id, record, cgroup, holder, () => {
+        exited = true;
+      });
+      const init = await this.waitForInit(machine.pid, () => exited);
       await attachMachine(this.network, record.slot, init);
-      const gate = machine.stdio[3] as NodeJS.WritableStream;
-      gate.end('go\n');
+      // The agent reads the gate; one that already died (a broken bundle) resets it, and
+      // waitForAgent reports that with the console's tail.
+      gateOpen = true;
+      await machine.openGate('go\n');
       this.writeState(id, init);
       // The user namespace lives on in the machine's processes; the holder was only its owner
       // until now, and while it lives the cgroup never looks empty to waitForAgent.
-      killQuietly(holder.pid as number);
+      killQuietly(holder);
       await this.waitForAgent(id, this.options.agentTimeoutMs ?? 15_000);
       // The agent answering means init has pivoted (the gate is read after pivot_root).
       chmodSync(this.mountPoints(id), 0o700);
@@ -364,9 +400,10 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       }
       throw err;
     } finally {
-      if (holder?.pid) killQuietly(holder.pid);
-      machine?.unref();
-      for (const stream of machine?.stdio ?? []) stream?.destroy();
+      if (holder) killQuietly(holder);
+      // A start that failed before the gate closes it (the machine is torn down anyway).
+      if (machine && !gateOpen) await machine.openGate('').catch(() => {});
+      machine?.release();
     }
   }
 
@@ -422,7 +459,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     }
   }
 
-  private async spawnNamespaceHolder(cgroup: MachineCgroup, base: number): Promise<ChildProcess> {
+  private async spawnNamespaceHolder(cgroup: MachineCgroup, base: number): Promise<number> {
     // The holder only owns the new user namespace while the parent writes its uid map; no
     // stdio, so it never keeps a pipe to the server open. It joins the machine's cgroups
     // itself, before unsharing, so that a server crash at any point leaves it findable (and
@@ -431,14 +468,15 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       .procsFiles()
       .map((f) => `echo $$ > ${f}`)
       .join('\n');
-    const holder = spawn('sh', ['-c', `set -e\n${join}\nexec unshare --user sleep infinity`], {
-      stdio: 'ignore',
-      detached: true,
-      env: hostToolEnv,
-    });
-    holder.unref();
-    const pid = holder.pid;
-    if (!pid) throw new RuntimeError('could not spawn the user namespace holder', 'failed');
+    let pid: number;
+    try {
+      pid = await startDetachedTool('sh', [
+        '-c',
+        `set -e\n${join}\nexec unshare --user sleep infinity`,
+      ]);
+    } catch {
+      throw new RuntimeError('could not spawn the user namespace holder', 'failed');
+    }
     const ownUserns = namespaceId(process.pid, 'user');
     if (!(await waitUntil(() => namespaceId(pid, 'user') !== ownUserns, 5_000, 1))) {
       throw new RuntimeError('the user namespace holder did not start', 'failed');
@@ -447,7 +485,7 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     // before anything execs in the namespace or capabilities are lost at execve.
     writeFileSync(`/proc/${pid}/uid_map`, `0 ${base} ${uidRange}`);
     writeFileSync(`/proc/${pid}/gid_map`, `0 ${base} ${uidRange}`);
-    return holder;
+    return pid;
   }
 
   private async mountRoot(
@@ -479,82 +517,76 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     // The machine's init resolves this path (as the machine's uid) until it has pivoted;
     // afterwards the directory is closed to everyone but host root again.
     chmodSync(points, 0o711);
-    const helper = this.options.idmapHelper ?? defaultIdmapHelper;
     const node = this.options.nodeBinary ?? process.execPath;
-    await runScript(
-      `M=$1 P=$6
-[ "$7" = mounted ] || mount -o loop,nosuid,nodev "$M/disk.img" "$P/disk"
-if [ ! -d "$P/disk/upper" ]; then
-  mkdir "$P/disk/upper" "$P/disk/work"
-  chown ${base}:${base} "$P/disk/upper" "$P/disk/work"
-fi
-"$2" "$3" "$P/lower" /proc/${holderPid}/ns/user ro
-mount -t overlay -o nodev overlay -o "lowerdir=$P/lower,upperdir=$P/disk/upper,workdir=$P/disk/work" "$P/merged"
-# util-linux applies flags given with --bind through its own remount, in one exec.
-bind() { mount --bind -o "$3" "$1" "$2"; }
-bind "$4" "$P/merged/usr/local/bin/node" ro,nosuid,nodev
-bind "$5" "$P/merged/opt/snapvm" ro,nosuid,nodev
-bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
-[ ! -e "$P/merged/etc/hosts" ] || bind "$M/hosts" "$P/merged/etc/hosts" ro,nosuid,nodev,noexec
-[ ! -e "$P/merged/etc/resolv.conf" ] || bind "$M/resolv.conf" "$P/merged/etc/resolv.conf" ro,nosuid,nodev,noexec`,
-      'mounting the machine root filesystem',
-      [
-        dir,
-        helper,
-        rootfs,
-        node,
-        this.options.agentDir,
-        points,
-        mountsUnder(join(points, 'disk')).length > 0 ? 'mounted' : '',
-      ],
-    );
+    // native/machine-mounts.c: the disk on a loop device, the idmapped image, the overlay and
+    // the binds below (resolved inside the merged root), in one process.
+    const result = await runTool(this.options.mountHelper ?? defaultMountHelper, [
+      mountsUnder(join(points, 'disk')).length > 0 ? '-' : join(dir, 'disk.img'),
+      points,
+      rootfs,
+      `/proc/${holderPid}/ns/user`,
+      String(base),
+      ...[node, 'usr/local/bin/node', 'ro,nosuid,nodev'],
+      ...[this.options.agentDir, 'opt/snapvm', 'ro,nosuid,nodev'],
+      ...[run, 'run/snapvm', 'nosuid,nodev,noexec'],
+      ...[join(dir, 'hosts'), 'etc/hosts', 'ro,nosuid,nodev,noexec,ifexists'],
+      ...[join(dir, 'resolv.conf'), 'etc/resolv.conf', 'ro,nosuid,nodev,noexec,ifexists'],
+    ]);
+    if (result.code !== 0) {
+      throw new RuntimeError(
+        `mounting the machine root filesystem failed: ${result.stderr.trim() || `exit ${result.code}`}`,
+        'failed',
+      );
+    }
     chmodSync(join(points, 'disk'), 0o700);
   }
 
-  private spawnMachine(
+  private startMachine(
     id: string,
     record: MachineRecord,
     cgroup: MachineCgroup,
     holderPid: number,
-  ): ChildProcess {
-    // One log per boot, on the machine's own disk: whatever PID 1 and its heirs print counts
-    // against the machine's quota instead of growing a host file without bound.
-    const log = openSync(this.consolePath(id), 'w', 0o600);
-    try {
-      const joinCgroups = cgroup
-        .procsFiles()
-        .map((f) => `echo $$ > ${f}`)
-        .join('\n');
-      // Two unshares: the outer one makes only the PID namespace, so the parent that waits for
-      // PID 1 stays in the host mount namespace and pins no host mounts (other machines' disks).
-      return spawn(
-        'sh',
-        [
+    onExit: () => void,
+  ): Promise<GatedProcess> {
+    const joinCgroups = cgroup
+      .procsFiles()
+      .map((f) => `echo $$ > ${f}`)
+      .join('\n');
+    // machine-init (native/machine-init.c) joins the holder's user namespace, makes the PID
+    // namespace and forks PID 1, which makes the other namespaces, finishes the root, pivots
+    // and execs the agent; the parent that waits for PID 1 stays in the host mount namespace
+    // and pins no host mounts (other machines' disks). Started by the tool helper (whose forks
+    // are cheap) in its own session, with no PDEATHSIG, so it outlives the server; fd 3 is the
+    // start gate. One log per boot, on the machine's own disk: whatever PID 1 and its heirs
+    // print counts against the machine's quota instead of growing a host file without bound.
+    return toolSpawner.startGated(
+      {
+        command: 'sh',
+        args: [
           '-c',
-          `set -e\n${joinCgroups}\nexec ${shellQuote(this.seccompHelper)} nsenter --target ${holderPid} --user -- unshare --pid --fork -- unshare --mount --uts --ipc --net --cgroup --propagation private /bin/sh -c "$1" snapvm-init "$2" "$3"`,
+          `set -e\n${joinCgroups}\nexec ${shellQuote(this.seccompHelper)} ${shellQuote(this.initHelper)} "$@"`,
           'snapvm-start',
-          sandboxInitScript,
+          String(holderPid),
           join(this.mountPoints(id), 'merged'),
           record.spec.name,
+          ...agentEnvironment,
+          '--',
+          ...agentCommand,
         ],
-        { detached: true, stdio: ['ignore', log, log, 'pipe'], env: hostToolEnv },
-      );
-    } finally {
-      closeSync(log);
-    }
+        env: hostToolEnv,
+        log: this.consolePath(id),
+        timeoutMs: 0,
+      },
+      onExit,
+    );
   }
 
-  private async waitForInit(machine: ChildProcess): Promise<number> {
-    const outer = machine.pid as number;
+  private async waitForInit(outer: number, exited: () => boolean): Promise<number> {
     const hostNet = namespaceId(process.pid, 'net');
     let init = 0;
-    let exited = false;
-    machine.once('exit', () => {
-      exited = true;
-    });
     const found = await waitUntil(
       () => {
-        if (exited) return true;
+        if (exited()) return true;
         init = childPids(outer)[0] ?? 0;
         return (
           init > 0 && namespaceId(init, 'net') !== undefined && namespaceId(init, 'net') !== hostNet
@@ -563,7 +595,7 @@ bind "$M/run" "$P/merged/run/snapvm" nosuid,nodev,noexec
       5_000,
       1,
     );
-    if (!found || exited)
+    if (!found || exited())
       throw new RuntimeError('the machine exited while starting (see console.log)', 'failed');
     return init;
   }

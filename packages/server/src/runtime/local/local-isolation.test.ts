@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { agentHealth } from '../conformance.js';
 import type { MachineSpec } from '../driver.js';
+import { mountsUnder } from './host.js';
 import { LocalDriver } from './local-driver.js';
 import { machineAddress } from './network.js';
 import { prepareLocalHost, setUpTestDriver, type TestDriverSetup } from './test-support.js';
@@ -210,6 +211,38 @@ print(libc.syscall(${nr}, 0, 0, 0, 0, 0), ctypes.get_errno())
     await driver.stop('iso-b');
     assert.deepEqual(processesInUidRange(base), []);
     await driver.start('iso-b');
+  });
+
+  it('does not let a symlink on the machine’s disk move the host’s binds onto host files', async () => {
+    const hostFile = join(setup.scratch, 'host-file');
+    writeFileSync(hostFile, 'host\n');
+    // /etc/hosts is bound over at every start. Inside a running machine it is a mount point,
+    // but the disk is the machine's: plant a symlink to a host file there (as a tampered disk
+    // would have it) and start again. It must be resolved inside the machine's root.
+    await driver.stop('iso-b');
+    const disk = join(setup.scratch, 'iso-b-disk');
+    mkdirSync(disk, { recursive: true });
+    const onDisk = (script: string) => {
+      const result = spawnSync(
+        'sh',
+        ['-c', script, 'sh', join(driver.paths('iso-b').dir, 'disk.img'), disk],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.equal(result.status, 0, result.stderr);
+    };
+    onDisk(`mount -o loop "$1" "$2" && trap 'umount "$2"' EXIT
+rm -f "$2/upper/etc/hosts" && mkdir -p "$2/upper/etc" && ln -s ${hostFile} "$2/upper/etc/hosts"`);
+    await driver.start('iso-b');
+    assert.deepEqual(mountsUnder(setup.scratch), [], 'a host path was mounted over');
+    assert.equal(readFileSync(hostFile, 'utf8'), 'host\n');
+    // Back to the image's file, which the next start binds over again.
+    await driver.stop('iso-b');
+    onDisk(`mount -o loop "$1" "$2" && trap 'umount "$2"' EXIT
+rm "$2/upper/etc/hosts"`);
+    await driver.start('iso-b');
+    assert.match(await ok('iso-b', 'cat /etc/hosts'), /127\.0\.1\.1\s+beta/);
   });
 
   it('does not let root inside redirect the server to a host socket through the agent socket path', async () => {

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { ensureBaseImage } from '../image.js';
 import { mountsUnder } from './host.js';
 import {
-  defaultIdmapHelper,
+  defaultInitHelper,
+  defaultMountHelper,
   defaultSeccompHelper,
   LocalDriver,
   type LocalDriverOptions,
@@ -31,7 +32,7 @@ export async function prepareLocalHost(): Promise<{ rootfs: string }> {
     },
   );
   if (deps.status !== 0) throw new Error('scripts/host-deps.sh debootstrap nftables failed');
-  if (!existsSync(defaultIdmapHelper) || !existsSync(defaultSeccompHelper)) {
+  if (![defaultMountHelper, defaultSeccompHelper, defaultInitHelper].every(existsSync)) {
     const built = spawnSync('npm', ['run', 'build:native'], { cwd: serverRoot, stdio: 'inherit' });
     if (built.status !== 0) throw new Error('npm run build:native failed');
   }

@@ -103,6 +103,16 @@ export interface RelayTarget {
   endpoint: AgentEndpoint;
 }
 
+/** What the relay's parser read off a request head (http1.ts), names lowercased once. */
+export interface RelayRequestHead {
+  method: string;
+  target: string;
+  /** The header names of `rawHeaders`, lowercased, one per header. */
+  lower: readonly string[];
+  /** The options of the request's Connection fields, lowercased. */
+  connection: readonly string[];
+}
+
 class GatewayResponse extends Error {
   constructor(
     readonly status: number,
@@ -286,11 +296,17 @@ export class AppGateway {
   }
 
   private cachedDecision(req: GatewayRequest, host: AppHost): Target | undefined {
-    const hit = this.decisions.get(`${host.hostname} ${credentialOf(req, host)}`);
-    if (!hit || hit.until <= Date.now()) return undefined;
-    const target = { ...hit.target };
+    const cached = this.decision(req, host);
+    if (!cached) return undefined;
+    const target = { ...cached };
     target.state = this.states.get(target.id) ?? target.state;
     return target;
+  }
+
+  /** The cached decision itself, not to be changed; its `state` may be stale. */
+  private decision(req: GatewayRequest, host: AppHost): Readonly<Target> | undefined {
+    const hit = this.decisions.get(`${host.hostname} ${credentialOf(req, host)}`);
+    return hit && hit.until > Date.now() ? hit.target : undefined;
   }
 
   /** The signed-in user: an API token, else this host's cookie; null when anonymous. */
@@ -368,7 +384,7 @@ export class AppGateway {
    */
   relayTargetNow(req: GatewayRequest, host: AppHost): RelayTarget | null | undefined {
     if (req.url?.startsWith(RESERVED)) return null;
-    const target = this.cachedDecision(req, host);
+    const target = this.decision(req, host);
     if (!target) return undefined;
     if (target.allowed !== 'yes') return null;
     const endpoint = this.recentEndpoint(target);
@@ -487,7 +503,7 @@ export class AppGateway {
     }
   }
 
-  private recentEndpoint(target: Target): AgentEndpoint | null {
+  private recentEndpoint(target: Readonly<Target>): AgentEndpoint | null {
     const recent = this.reached.get(target.id);
     if (!recent || recent.until <= Date.now() || this.states.get(target.id) !== 'started')
       return null;
@@ -605,7 +621,7 @@ export class AppGateway {
    * A flat [name, value, …] list built from the raw headers: Node writes such a list as it
    * is, where an object would be validated and re-keyed header by header on every request.
    */
-  forwardHeaders(req: ForwardedRequest, host: AppHost, mode: 'request' | 'upgrade' | 'relay') {
+  forwardHeaders(req: ForwardedRequest, host: AppHost, mode: 'request' | 'upgrade') {
     const out: string[] = [];
     const upgrade = mode === 'upgrade';
     // Headers the client's Connection names are hop-by-hop too (RFC 9110 §7.6.1).
@@ -617,38 +633,56 @@ export class AppGateway {
     let sawHost = false;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i] as string;
-      const value = raw[i + 1] as string;
       const lower = name.toLowerCase();
-      if (lower === AGENT_TOKEN_HEADER || lower.startsWith('x-forwarded-')) continue;
-      if (
-        HOP_BY_HOP.has(lower) &&
-        !(upgrade && (lower === 'connection' || lower === 'upgrade')) &&
-        // The relay passes a chunked body through as it came.
-        !(mode === 'relay' && lower === 'transfer-encoding')
-      )
-        continue;
-      if (listed?.includes(lower)) continue;
-      if (lower === 'authorization' && /^Bearer\s+snapvm_/i.test(value)) continue;
-      if (lower === 'cookie') {
-        const kept = stripCookies(value);
-        if (kept) out.push(name, kept);
-        continue;
-      }
+      const value = forwardedValue(lower, raw[i + 1] as string, mode, listed);
+      if (value === null) continue;
       if (lower === 'host') sawHost = true;
       out.push(name, value);
     }
     if (!sawHost) out.push('Host', host.hostname);
-    const remote = req.socket.remoteAddress ?? '';
-    const prior = this.options.trustProxy ? req.headers['x-forwarded-for'] : undefined;
+    const [forwardedFor, proto, forwardedHost] = this.forwardedFields(req, host);
     out.push(
       'X-Forwarded-For',
-      typeof prior === 'string' && prior ? `${prior}, ${remote}` : remote,
+      forwardedFor,
       'X-Forwarded-Proto',
-      this.scheme(req),
+      proto,
       'X-Forwarded-Host',
-      req.headers.host ?? host.hostname,
+      forwardedHost,
     );
     return out;
+  }
+
+  /**
+   * The relay's request head for the machine: the headers forwardHeaders would send, as
+   * HTTP/1.1 text (the relay's subset always has its one Host). Built straight into one
+   * string, with names lowercased once by the relay: the header list, line array and
+   * re-lowercasing cost about 10 µs of CPU a request, a fifth of the relay's own.
+   */
+  relayRequestHead(head: RelayRequestHead, req: ForwardedRequest, host: AppHost): string {
+    let text = `${head.method} ${head.target} HTTP/1.1\r\n`;
+    const raw = req.rawHeaders;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const value = forwardedValue(
+        head.lower[i >> 1] as string,
+        raw[i + 1] as string,
+        'relay',
+        head.connection,
+      );
+      if (value !== null) text += `${raw[i]}: ${value}\r\n`;
+    }
+    const [forwardedFor, proto, forwardedHost] = this.forwardedFields(req, host);
+    return `${text}X-Forwarded-For: ${forwardedFor}\r\nX-Forwarded-Proto: ${proto}\r\nX-Forwarded-Host: ${forwardedHost}\r\n\r\n`;
+  }
+
+  /** X-Forwarded-For, -Proto and -Host as the machine gets them. */
+  private forwardedFields(req: ForwardedRequest, host: AppHost): [string, string, string] {
+    const remote = req.socket.remoteAddress ?? '';
+    const prior = this.options.trustProxy ? req.headers['x-forwarded-for'] : undefined;
+    return [
+      typeof prior === 'string' && prior ? `${prior}, ${remote}` : remote,
+      this.scheme(req),
+      req.headers.host ?? host.hostname,
+    ];
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
@@ -719,6 +753,30 @@ function credentialOf(req: GatewayRequest, host: AppHost): string {
   return `c:${readCookie(req.headers.cookie, appCookieName(host.hostname)) ?? ''}`;
 }
 
+/**
+ * What of one client header (its name lowercased) enters the machine: the value to send on,
+ * or null to drop it. `listed` holds the names the request's Connection field makes hop-by-hop.
+ */
+function forwardedValue(
+  lower: string,
+  value: string,
+  mode: 'request' | 'upgrade' | 'relay',
+  listed: readonly string[] | null,
+): string | null {
+  if (lower === AGENT_TOKEN_HEADER || lower.startsWith('x-forwarded-')) return null;
+  if (
+    HOP_BY_HOP.has(lower) &&
+    !(mode === 'upgrade' && (lower === 'connection' || lower === 'upgrade')) &&
+    // The relay passes a chunked body through as it came.
+    !(mode === 'relay' && lower === 'transfer-encoding')
+  )
+    return null;
+  if (listed?.includes(lower)) return null;
+  if (lower === 'authorization' && /^Bearer\s+snapvm_/i.test(value)) return null;
+  if (lower === 'cookie') return stripCookies(value);
+  return value;
+}
+
 function stripCookies(header: string | undefined): string | null {
   if (!header) return null;
   const kept = header
@@ -764,13 +822,22 @@ export function appResponseHeaders(
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) && !(keepFraming && lower === 'transfer-encoding')) continue;
-    if (connection.includes(lower)) continue;
-    if (lower === 'set-cookie' && /^\s*snapvm_/i.test(value)) continue;
-    out.push(name, value);
+    if (keptResponseHeader(name.toLowerCase(), value, connection, keepFraming))
+      out.push(name, value);
   }
   return out;
+}
+
+/** Whether one response header (its name lowercased) reaches the browser; see appResponseHeaders. */
+export function keptResponseHeader(
+  lower: string,
+  value: string,
+  connection: readonly string[],
+  keepFraming: boolean,
+): boolean {
+  if (HOP_BY_HOP.has(lower) && !(keepFraming && lower === 'transfer-encoding')) return false;
+  if (connection.includes(lower)) return false;
+  return !(lower === 'set-cookie' && /^\s*snapvm_/i.test(value));
 }
 
 function responseHead(res: IncomingMessage): string {

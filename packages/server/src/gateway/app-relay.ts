@@ -11,7 +11,12 @@
 // odd — is handed over at a request boundary, bytes unread, to Node's HTTP server and the
 // full gateway path (app-gateway.ts), which keeps the connection from then on.
 import type { Socket } from 'node:net';
-import { type AppGateway, appResponseHeaders, type RelayTarget } from './app-gateway.js';
+import {
+  type AppGateway,
+  type ForwardedRequest,
+  keptResponseHeader,
+  type RelayTarget,
+} from './app-gateway.js';
 import type { AppHost } from './app-host.js';
 import {
   type BodyFraming,
@@ -99,6 +104,8 @@ class RelayConnection {
   private deciding = false;
   /** Where the request in flight went: a resend after a stale connection goes there too. */
   private target: RelayTarget | null = null;
+  private lastHostHeader: string | null = null;
+  private lastHost: AppHost | null = null;
   private closing = false;
   private ended = false;
   private done = false;
@@ -170,8 +177,8 @@ class RelayConnection {
       return;
     }
     const head = parseRequestHead(pending.toString('latin1', 0, end));
-    const host = head && this.gateway.match({ headers: { host: head.host } });
-    const request = head && host && requestView(head);
+    const host = head && this.matchHost(head.host);
+    const request = head && host && requestView(head, this.client);
     if (!head || !host || !request) {
       this.handOver();
       return;
@@ -189,6 +196,15 @@ class RelayConnection {
     }, this.destroy);
   }
 
+  /** The machine a Host names; a connection's requests nearly always name the same one. */
+  private matchHost(hostHeader: string): AppHost | null {
+    if (hostHeader !== this.lastHostHeader) {
+      this.lastHostHeader = hostHeader;
+      this.lastHost = this.gateway.match({ headers: { host: hostHeader } });
+    }
+    return this.lastHost;
+  }
+
   private route(parsed: Parsed, target: RelayTarget | null): void {
     if (!target) this.handOver();
     else if (this.reusable(target)) this.send(parsed, target);
@@ -204,14 +220,16 @@ class RelayConnection {
   }
 
   private send({ head, end, request, host }: Parsed, target: RelayTarget): void {
-    const fields = this.gateway.forwardHeaders(
-      { ...request, rawHeaders: head.headers, socket: this.client },
+    const text = this.gateway.relayRequestHead(
+      {
+        method: head.method,
+        target: head.target,
+        lower: request.lower,
+        connection: head.connection,
+      },
+      request,
       host,
-      'relay',
     );
-    const lines = [`${head.method} ${head.target} HTTP/1.1`];
-    for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`${fields[i]}: ${fields[i + 1]}`);
-    const text = `${lines.join('\r\n')}\r\n\r\n`;
     this.target = target;
     this.inFlight = {
       method: head.method,
@@ -477,25 +495,73 @@ interface Parsed {
   host: AppHost;
 }
 
-interface RequestView {
+/**
+ * The head as the gateway reads it. Its headers are a fixed set of fields, not a map keyed by
+ * every name the client sent: that is all authorization and the forwarded fields read.
+ */
+interface RequestView extends ForwardedRequest {
   method: string;
   url: string;
-  headers: Record<string, string>;
+  headers: {
+    host: string;
+    authorization: string | undefined;
+    cookie: string | undefined;
+    accept: string | undefined;
+    'x-forwarded-for': string | undefined;
+    'x-forwarded-proto': string | undefined;
+  };
+  /** The header names, lowercased, one per header. */
+  lower: string[];
 }
 
 /** The head as the gateway's authorization reads it; null with a repeated credential. */
-function requestView(head: RequestHead): RequestView | null {
-  const headers: Record<string, string> = {};
+function requestView(head: RequestHead, socket: Socket): RequestView | null {
   const raw = head.headers;
+  const lower: string[] = [];
+  let authorization: string | undefined;
+  let cookie: string | undefined;
+  let accept: string | undefined;
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (name in headers) {
-      if (name === 'authorization' || name === 'cookie') return null;
-      continue;
+    const value = raw[i + 1] as string;
+    lower.push(name);
+    switch (name) {
+      case 'authorization':
+        if (authorization !== undefined) return null;
+        authorization = value;
+        break;
+      case 'cookie':
+        if (cookie !== undefined) return null;
+        cookie = value;
+        break;
+      case 'accept':
+        accept ??= value;
+        break;
+      case 'x-forwarded-for':
+        forwardedFor ??= value;
+        break;
+      case 'x-forwarded-proto':
+        forwardedProto ??= value;
+        break;
     }
-    headers[name] = raw[i + 1] as string;
   }
-  return { method: head.method, url: head.target, headers };
+  return {
+    method: head.method,
+    url: head.target,
+    headers: {
+      host: head.host,
+      authorization,
+      cookie,
+      accept,
+      'x-forwarded-for': forwardedFor,
+      'x-forwarded-proto': forwardedProto,
+    },
+    rawHeaders: raw,
+    socket,
+    lower,
+  };
 }
 
 function upstreamKey(target: RelayTarget): string {
@@ -521,13 +587,16 @@ function finished(body: Body): boolean {
 }
 
 function responseText(head: ResponseHead, close: boolean): string {
-  const fields = appResponseHeaders(head.headers, head.connection, true);
   // Chunked overrides a Content-Length, which must not go on (RFC 9112 §6.3).
   const dropLength = head.body.kind === 'chunked';
   let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (dropLength && (fields[i] as string).toLowerCase() === 'content-length') continue;
-    text += `${fields[i]}: ${fields[i + 1]}\r\n`;
+  const raw = head.headers;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (dropLength && lower === 'content-length') continue;
+    if (keptResponseHeader(lower, value, head.connection, true)) text += `${name}: ${value}\r\n`;
   }
   if (close) text += 'Connection: close\r\n';
   return `${text}\r\n`;

@@ -83,7 +83,12 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-/** What authorization reads of a request: an IncomingMessage, or the relay's parsed head. */
+/**
+ * What authorization reads of a request: an IncomingMessage, or the relay's parsed head. The
+ * relay fills only the headers read here (host, authorization, cookie, accept and, behind a
+ * trusted proxy, x-forwarded-for/-proto; requestView in app-relay.ts): a header newly read
+ * here must be added there.
+ */
 export interface GatewayRequest {
   method?: string | undefined;
   url?: string | undefined;

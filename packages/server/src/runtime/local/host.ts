@@ -84,6 +84,17 @@ export function namespaceId(pid: number, ns: 'user' | 'pid' | 'net' | 'mnt'): st
   }
 }
 
+/** Whether a process exists and has not exited (a zombie waits only to be reaped). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
 /** Field 22 of /proc/PID/stat: distinguishes a process from a later one that reuses its PID. */
 export function processStartTime(pid: number): string | undefined {
   try {

@@ -42,6 +42,7 @@ import {
   assertLocalHostSupported,
   childPids,
   hostToolEnv,
+  isRunning,
   mountsUnder,
   namespaceId,
   namespacePids,
@@ -371,15 +372,16 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     let holder: number | undefined;
     let machine: GatedProcess | undefined;
     let gateOpen = false;
+    let exited = false;
+    let init: number | undefined;
     try {
       cgroup.create(record.spec.size);
       holder = await this.spawnNamespaceHolder(cgroup, base);
       await this.mountRoot(id, record, rootfs, holder);
-      let exited = false;
       machine = await this.startMachine(id, record, cgroup, holder, () => {
         exited = true;
       });
-      const init = await this.waitForInit(machine.pid, () => exited);
+      init = await this.waitForInit(machine.pid, () => exited);
       await attachMachine(this.network, record.slot, init);
       // The agent reads the gate; one that already died (a broken bundle) resets it, and
       // waitForAgent reports that with the console's tail.
@@ -393,11 +395,19 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
       // The agent answering means init has pivoted (the gate is read after pivot_root).
       chmodSync(this.mountPoints(id), 0o700);
     } catch (err) {
+      // The agent loads while the host wires the network: one that dies at once (a broken
+      // bundle) makes the network's nsenter fail, and its own exit is the cause to report.
+      const died = init !== undefined && (exited || !isRunning(init));
       const log = tail(this.consolePath(id));
       await this.teardown(id, { graceful: false }).catch(() => {});
       if (err instanceof RuntimeError && err.code === 'agent_timeout') {
         throw new RuntimeError(`${err.message}${log ? `; console:\n${log}` : ''}`, 'agent_timeout');
       }
+      if (died)
+        throw new RuntimeError(
+          `machine ${id} exited before its agent answered${log ? `; console:\n${log}` : ''}`,
+          'agent_timeout',
+        );
       throw err;
     } finally {
       if (holder) killQuietly(holder);

@@ -476,6 +476,8 @@ describe('the machine-URL relay', () => {
             'X-Forwarded-Host: evil.example',
             'Connection: keep-alive, X-Hop',
             'X-Hop: private to this hop',
+            'Connection: X-Hop-Too',
+            'X-Hop-Too: named by the second Connection field',
           ],
         }),
       );
@@ -483,6 +485,7 @@ describe('the machine-URL relay', () => {
       assert.equal(saw.url, `/keep-alive/${i}?q=${i}`);
       assertForwarded(saw);
       assert.equal(saw.headers['x-hop'], undefined, 'headers named by Connection are hop-by-hop');
+      assert.equal(saw.headers['x-hop-too'], undefined, 'so are those a second Connection names');
       if (i === 1) upstream = saw.connection;
       // The app numbers its connections: all 50 came over one, and nothing else used it.
       assert.equal(saw.connection, upstream, `request ${i} came over another connection`);

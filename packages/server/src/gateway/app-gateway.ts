@@ -108,10 +108,10 @@ export interface RelayTarget {
   endpoint: AgentEndpoint;
 }
 
-/** What the relay's parser read off a request head (http1.ts), names lowercased once. */
-export interface RelayRequestHead {
+/** A request head as the relay parsed it (http1.ts), names lowercased once. */
+export interface RelayRequest extends ForwardedRequest {
   method: string;
-  target: string;
+  url: string;
   /** The header names of `rawHeaders`, lowercased, one per header. */
   lower: readonly string[];
   /** The options of the request's Connection fields, lowercased. */
@@ -663,15 +663,15 @@ export class AppGateway {
    * string, with names lowercased once by the relay: the header list, line array and
    * re-lowercasing cost about 10 µs of CPU a request, a fifth of the relay's own.
    */
-  relayRequestHead(head: RelayRequestHead, req: ForwardedRequest, host: AppHost): string {
-    let text = `${head.method} ${head.target} HTTP/1.1\r\n`;
+  relayRequestHead(req: RelayRequest, host: AppHost): string {
+    let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
     const raw = req.rawHeaders;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const value = forwardedValue(
-        head.lower[i >> 1] as string,
+        req.lower[i >> 1] as string,
         raw[i + 1] as string,
         'relay',
-        head.connection,
+        req.connection,
       );
       if (value !== null) text += `${raw[i]}: ${value}\r\n`;
     }

@@ -13,8 +13,8 @@
 import type { Socket } from 'node:net';
 import {
   type AppGateway,
-  type ForwardedRequest,
   keptResponseHeader,
+  type RelayRequest,
   type RelayTarget,
 } from './app-gateway.js';
 import type { AppHost } from './app-host.js';
@@ -220,16 +220,7 @@ class RelayConnection {
   }
 
   private send({ head, end, request, host }: Parsed, target: RelayTarget): void {
-    const text = this.gateway.relayRequestHead(
-      {
-        method: head.method,
-        target: head.target,
-        lower: request.lower,
-        connection: head.connection,
-      },
-      request,
-      host,
-    );
+    const text = this.gateway.relayRequestHead(request, host);
     this.target = target;
     this.inFlight = {
       method: head.method,
@@ -499,9 +490,7 @@ interface Parsed {
  * The head as the gateway reads it. Its headers are a fixed set of fields, not a map keyed by
  * every name the client sent: that is all authorization and the forwarded fields read.
  */
-interface RequestView extends ForwardedRequest {
-  method: string;
-  url: string;
+interface RequestView extends RelayRequest {
   headers: {
     host: string;
     authorization: string | undefined;
@@ -510,8 +499,6 @@ interface RequestView extends ForwardedRequest {
     'x-forwarded-for': string | undefined;
     'x-forwarded-proto': string | undefined;
   };
-  /** The header names, lowercased, one per header. */
-  lower: string[];
 }
 
 /** The head as the gateway's authorization reads it; null with a repeated credential. */
@@ -561,6 +548,7 @@ function requestView(head: RequestHead, socket: Socket): RequestView | null {
     rawHeaders: raw,
     socket,
     lower,
+    connection: head.connection,
   };
 }
 

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { mulberry32, mutateHead, pickWith } from './fuzz-support.js';
 import {
   ChunkedScanner,
   headEnd,
@@ -646,28 +647,8 @@ describe("differential against Node's parser", () => {
       '\r\nContent-Length: 3',
       '\r\nTransfer-Encoding: chunked',
     ];
-    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T;
-    const mutate = (text: string): string => {
-      // The mutations land in the head, before its blank line.
-      const end = text.length - 4;
-      const at = Math.floor(random() * (end + 1));
-      switch (Math.floor(random() * 5)) {
-        case 0: // replace a byte
-          return text.slice(0, at) + pick(alphabet) + text.slice(at + 1);
-        case 1: // insert
-        case 2:
-          return text.slice(0, at) + pick(alphabet) + text.slice(at);
-        case 3: // delete a byte
-          return text.slice(0, at) + text.slice(at + 1);
-        default: {
-          // duplicate a line
-          const lines = text.slice(0, end).split('\r\n');
-          const line = Math.floor(random() * lines.length);
-          lines.splice(line, 0, lines[line] as string);
-          return `${lines.join('\r\n')}\r\n\r\n`;
-        }
-      }
-    };
+    const pick = pickWith(random);
+    const mutate = (text: string): string => mutateHead(random, text, alphabet);
     const ITERATIONS = Math.round(4000 * FUZZ_SCALE);
     const probes: Probe[] = [];
     const seen = new Set<string>();
@@ -740,18 +721,6 @@ describe("differential against Node's parser", () => {
     });
   });
 });
-
-/** A small seeded PRNG (mulberry32), so a failing mutant can be reproduced. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ------------------------------------------------------------------------------------------
 // Response heads

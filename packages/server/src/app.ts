@@ -22,6 +22,7 @@ import type { Database } from './db/database.js';
 import { AppAuth, loadAppKey } from './gateway/app-auth.js';
 import { registerAppAuthRoutes } from './gateway/app-auth-routes.js';
 import { AppGateway } from './gateway/app-gateway.js';
+import { AppRelay } from './gateway/app-relay.js';
 import { registerConsoleAssets } from './gateway/console-assets.js';
 import { serverFactory } from './gateway/http-server.js';
 import { MachineAgents } from './gateway/machine-agents.js';
@@ -30,6 +31,9 @@ import { loadTls } from './gateway/tls.js';
 import type { MachineLifecycle } from './lifecycle/machine-lifecycle.js';
 import { registerMetrics } from './metrics/metrics.js';
 import { registerServiceRoutes } from './services/service-routes.js';
+
+/** How long a client connection may sit between requests (Node's keepAliveTimeout). */
+const KEEP_ALIVE_MS = 72_000;
 
 export interface AppOptions {
   config: Config;
@@ -66,6 +70,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     appsDomain: config.appsDomain,
   });
   let gateway: AppGateway | null = null;
+  const relay = new AppRelay({
+    gateway: () => gateway,
+    keepAliveTimeoutMs: KEEP_ALIVE_MS,
+    native: tls === null,
+  });
   const app = Fastify({
     logger,
     bodyLimit: config.bodyLimitBytes,
@@ -77,8 +86,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     serverFactory: serverFactory({
       tls,
       connectionTimeoutMs: config.requestTimeoutMs * 2,
-      keepAliveTimeoutMs: 72_000,
+      keepAliveTimeoutMs: KEEP_ALIVE_MS,
       gateway: () => gateway,
+      relay,
     }),
   });
   app.setValidatorCompiler(validatorCompiler);
@@ -108,7 +118,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
 
-  const registry = registerMetrics(app, () => db.stats());
+  const registry = registerMetrics(
+    app,
+    () => db.stats(),
+    () => relay.relayed(),
+  );
   app.addHook('onRequest', async (request) => checkOrigin(request, config.publicUrl));
 
   const deps: AppDeps = {

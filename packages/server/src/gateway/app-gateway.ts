@@ -84,6 +84,20 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
+ * The header rules of forwardedValue and keptResponseHeader as the native relay
+ * (native-relay.ts) is given them: request headers it leaves to app-relay.ts (those this
+ * file drops or rewrites, and framing), and response headers that never reach the browser.
+ * Authorization and Cookie are rewritten as a template says (NativeTemplate), Connection only
+ * ever as "keep-alive".
+ */
+export const NATIVE_RELAY_RULES = {
+  deniedHeaders: [...HOP_BY_HOP, 'content-length', 'expect', AGENT_TOKEN_HEADER],
+  deniedPrefix: 'x-forwarded-',
+  hopByHop: [...HOP_BY_HOP],
+  reservedPrefix: RESERVED,
+};
+
+/**
  * What authorization reads of a request: an IncomingMessage, or the relay's parsed head. The
  * relay fills only the headers read here (host, authorization, cookie, accept and, behind a
  * trusted proxy, x-forwarded-for/-proto; requestView in app-relay.ts): a header newly read
@@ -144,6 +158,7 @@ export class AppGateway {
   private readonly reached = new Map<string, { endpoint: AgentEndpoint; until: number }>();
   /** Observed states as the reconciler reports them: fresher than the cached rows. */
   private readonly states = new Map<string, string>();
+  private readonly staleListeners: ((machineId: string | null) => void)[] = [];
 
   constructor(private readonly options: AppGatewayOptions) {
     options.agents.lifecycle?.reconciler.on('state', ({ id, state }) => {
@@ -152,6 +167,7 @@ export class AppGateway {
       if (state !== 'started') {
         this.reached.delete(id);
         this.dropPools(id);
+        for (const listener of this.staleListeners) listener(id);
       }
     });
   }
@@ -378,6 +394,27 @@ export class AppGateway {
   /** Settings changed (URL access, port): the next request decides afresh. */
   forget(): void {
     this.decisions.clear();
+    for (const listener of this.staleListeners) listener(null);
+  }
+
+  /**
+   * Tells `listener` when decisions the relay repeats stop holding early: all of them (null,
+   * settings changed) or one machine's (it is no longer started).
+   */
+  onStale(listener: (machineId: string | null) => void): void {
+    this.staleListeners.push(listener);
+  }
+
+  /**
+   * Until when (ms since the epoch) a request repeating `req`'s host and credentials may go
+   * to the machine without a look: its cached decision and the machine's reached endpoint
+   * both hold till then, as they do for relayTargetNow. 0 when one of them is gone.
+   */
+  relayValidUntil(req: GatewayRequest, host: AppHost, machineId: string): number {
+    const hit = this.decisions.get(`${host.hostname} ${credentialOf(req, host)}`);
+    const recent = this.reached.get(machineId);
+    if (!hit || !recent || this.states.get(machineId) !== 'started') return 0;
+    return Math.min(hit.until, recent.until);
   }
 
   /**
@@ -415,6 +452,11 @@ export class AppGateway {
     }
     if (!endpoint?.connectPort) return null;
     return { id: target.id, port: target.port, endpoint };
+  }
+
+  /** Marks a machine busy now (the native relay's requests, counted each second). */
+  touch(machineId: string): void {
+    this.options.agents.lifecycle?.idle.touch(machineId);
   }
 
   /** Marks a relayed request in flight (the machine is busy until the release is called). */
@@ -664,19 +706,13 @@ export class AppGateway {
    * re-lowercasing cost about 10 µs of CPU a request, a fifth of the relay's own.
    */
   relayRequestHead(req: RelayRequest, host: AppHost): string {
-    let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-    const raw = req.rawHeaders;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const value = forwardedValue(
-        req.lower[i >> 1] as string,
-        raw[i + 1] as string,
-        'relay',
-        req.connection,
-      );
-      if (value !== null) text += `${raw[i]}: ${value}\r\n`;
-    }
+    return relayHeadLines(req) + this.relayHeadEnd(req, host);
+  }
+
+  /** The end of the relay's head: X-Forwarded-For, -Proto and -Host, and the blank line. */
+  relayHeadEnd(req: ForwardedRequest, host: AppHost): string {
     const [forwardedFor, proto, forwardedHost] = this.forwardedFields(req, host);
-    return `${text}X-Forwarded-For: ${forwardedFor}\r\nX-Forwarded-Proto: ${proto}\r\nX-Forwarded-Host: ${forwardedHost}\r\n\r\n`;
+    return `X-Forwarded-For: ${forwardedFor}\r\nX-Forwarded-Proto: ${proto}\r\nX-Forwarded-Host: ${forwardedHost}\r\n\r\n`;
   }
 
   /** X-Forwarded-For, -Proto and -Host as the machine gets them. */
@@ -756,6 +792,30 @@ function credentialOf(req: GatewayRequest, host: AppHost): string {
   const bearer = bearerOf(req);
   if (bearer) return `t:${bearer}`;
   return `c:${readCookie(req.headers.cookie, appCookieName(host.hostname)) ?? ''}`;
+}
+
+/** The relay's head for the machine up to the X-Forwarded-* fields (relayRequestHead). */
+export function relayHeadLines(req: RelayRequest): string {
+  let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const value = forwardedValue(
+      req.lower[i >> 1] as string,
+      raw[i + 1] as string,
+      'relay',
+      req.connection,
+    );
+    if (value !== null) text += `${raw[i]}: ${value}\r\n`;
+  }
+  return text;
+}
+
+/** What of a request's Authorization and Cookie values enters the machine (null: dropped). */
+export function forwardedCredential(
+  lower: 'authorization' | 'cookie',
+  value: string,
+): string | null {
+  return forwardedValue(lower, value, 'relay', null);
 }
 
 /**

@@ -18,6 +18,7 @@ import type { ApiClient } from '../test-support/test-server.js';
 import { webSocketEcho } from './test-apps.js';
 
 const M = '/api/v1/orgs/acme/machines';
+const METRICS = 'metrics-token-for-the-relay-test';
 const BIG_BYTES = 5 * 1024 * 1024;
 
 // Three apps in one process:
@@ -426,10 +427,25 @@ describe('the machine-URL relay', () => {
     assert.doesNotMatch(JSON.stringify(saw), new RegExp(`${token}|${owner.credentials.session}`));
   };
 
+  /** Requests relayed so far, by path (the server's metrics). */
+  const relayed = async (): Promise<{ relay: number; native: number }> => {
+    const res = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS}` },
+    });
+    const text = await res.text();
+    const count = (path: string) =>
+      Number(
+        new RegExp(`^snapvm_gateway_relayed_requests_total\\{path="${path}"\\} (\\d+)$`, 'm').exec(
+          text,
+        )?.[1] ?? Number.NaN,
+      );
+    return { relay: count('relay'), native: count('native') };
+  };
+
   before(
     async () => {
       host = await prepareLifecycleHost(36, { SNAPVM_APPS_DOMAIN: 'localhost' });
-      server = await host.start();
+      server = await host.start({ SNAPVM_METRICS_TOKEN: METRICS });
       port = Number(new URL(server.url).port);
       owner = await signUpOwner(server.url, 'acme');
       token = (await owner.post('/api/v1/me/tokens', { name: 'cli' })).body.token;
@@ -493,6 +509,85 @@ describe('the machine-URL relay', () => {
     }
     assert.equal(await client.closesWithin(50), false, 'the connection stays open');
     client.end();
+  });
+
+  test('requests repeating an authorized one go native; others come back to the relay and return', {
+    timeout: 30_000,
+  }, async () => {
+    await useApp(8081);
+    const before = await relayed();
+    const client = new RawClient(port);
+    let upstream = 0;
+    for (let i = 1; i <= 20; i++) {
+      client.write(head(`/native/${i}`, { headers: ['X-Custom: v', 'Connection: keep-alive'] }));
+      const { body: saw } = await client.json();
+      assert.equal(saw.url, `/native/${i}`);
+      assertForwarded(saw);
+      assert.equal(saw.headers['x-custom'], 'v');
+      assert.equal(saw.headers.connection, undefined, 'Connection is hop-by-hop');
+      if (i === 1) upstream = saw.connection;
+      assert.equal(saw.connection, upstream, `request ${i} came over another connection`);
+      assert.equal(saw.nth, i);
+    }
+    const during = await relayed();
+    // The first request decides and goes through app-relay.ts, the others repeat it natively
+    // (but for one that finds the gateway's cached decision expired, decided afresh here).
+    const counts = JSON.stringify({ before, during });
+    assert.equal(during.native + during.relay - before.native - before.relay, 20, counts);
+    assert.ok(during.native - before.native >= 15, counts);
+    // A body is app-relay.ts's: the connection comes back, and goes native again after it.
+    client.write(`${head('/post', { method: 'POST', headers: ['Content-Length: 5'] })}hello`);
+    const { body: posted } = await client.json();
+    assert.equal(posted.method, 'POST');
+    assert.equal(posted.body, 'hello');
+    assertForwarded(posted);
+    assert.equal(posted.connection, upstream, 'the machine connection came back with it');
+    // Pipelined GETs in one write, then a HEAD.
+    client.write(head('/p/1') + head('/p/2') + head('/p/3'));
+    for (const n of [1, 2, 3]) assert.equal((await client.json()).body.url, `/p/${n}`);
+    client.write(head('/h', { method: 'HEAD' }));
+    const headed = await client.response('HEAD');
+    assert.equal(headed.status, 200);
+    assert.equal(headed.body.length, 0);
+    client.write(head('/last'));
+    const { body: last } = await client.json();
+    assert.equal(last.connection, upstream);
+    assert.equal(last.nth, 26);
+    const after = await relayed();
+    const later = JSON.stringify({ during, after });
+    assert.equal(after.native + after.relay - during.native - during.relay, 6, later);
+    // The POST, and the pipelined GETs behind it, which app-relay.ts reads before it lets the
+    // connection go; the HEAD and the last GET are native again.
+    assert.ok(after.relay - during.relay >= 1, `the POST took app-relay.ts: ${later}`);
+    assert.ok(after.native - during.native >= 2, later);
+    client.end();
+  });
+
+  test('a settings change reaches a connection on the native relay at its next request', {
+    timeout: 30_000,
+  }, async () => {
+    await useApp(8081);
+    assert.equal((await owner.patch(`${M}/web`, { urlAccess: 'public' })).status, 200);
+    try {
+      const client = new RawClient(port);
+      for (let i = 1; i <= 5; i++) {
+        client.write(head(`/open/${i}`, { credentials: false }));
+        assert.equal((await client.json()).body.url, `/open/${i}`);
+      }
+      const before = await relayed();
+      client.write(head('/open/6', { credentials: false }));
+      await client.json();
+      assert.equal((await relayed()).native, before.native + 1, 'the connection is native');
+      // Private again: the next anonymous request on this connection is refused at once,
+      // well within the time the gateway's own caches would hold.
+      assert.equal((await owner.patch(`${M}/web`, { urlAccess: 'private' })).status, 200);
+      client.write(head('/closed', { credentials: false }));
+      const refused = await client.response();
+      assert.equal(refused.status, 401, refused.body.toString());
+      client.end();
+    } finally {
+      await owner.patch(`${M}/web`, { urlAccess: 'private' });
+    }
   });
 
   test('request bodies: a 1 MB Content-Length body, a chunked body with a trailer, then more requests', {

@@ -10,9 +10,14 @@
 // Everything else — a sign-in redirect, a wake, a refused connection, an upgrade, anything
 // odd — is handed over at a request boundary, bytes unread, to Node's HTTP server and the
 // full gateway path (app-gateway.ts), which keeps the connection from then on.
+//
+// Once a request has gone through, the connection may move on to the native relay
+// (native-relay.ts), which relays the requests that repeat it at a fraction of the CPU and
+// gives the connection back here for anything else.
 import type { Socket } from 'node:net';
 import {
   type AppGateway,
+  forwardedCredential,
   keptResponseHeader,
   type RelayRequest,
   type RelayTarget,
@@ -28,6 +33,13 @@ import {
   type RequestHead,
   type ResponseHead,
 } from './http1.js';
+import {
+  loadRelayAddon,
+  NativeRelay,
+  type NativeTemplate,
+  nativeRules,
+  type ReturnedConnection,
+} from './native-relay.js';
 import { connectDirect } from './tunnel-pool.js';
 
 /** Reusing a connection the app may be about to close races its keep-alive timer (Node: 5 s). */
@@ -38,14 +50,31 @@ export interface AppRelayOptions {
   gateway: () => AppGateway | null;
   /** How long a connection may sit between requests. */
   keepAliveTimeoutMs: number;
+  /** Connections are plain TCP, which the native relay can take (not TLS). */
+  native: boolean;
 }
 
 type HandOver = (socket: Socket) => void;
 
 export class AppRelay {
   private readonly open = new Set<RelayConnection>();
+  private readonly native: NativeRelay | null;
+  private staleFrom: AppGateway | null = null;
+  private relayedHere = 0;
 
-  constructor(private readonly options: AppRelayOptions) {}
+  constructor(private readonly options: AppRelayOptions) {
+    const addon = options.native ? loadRelayAddon() : null;
+    this.native = addon
+      ? new NativeRelay(addon, nativeRules(options.keepAliveTimeoutMs, UPSTREAM_REUSE_MS), (id) =>
+          options.gateway()?.touch(id),
+        )
+      : null;
+  }
+
+  /** Requests relayed so far, by this file and by the native relay. */
+  relayed(): { relay: number; native: number } {
+    return { relay: this.relayedHere, native: this.native?.relayed() ?? 0 };
+  }
 
   /**
    * Takes a new connection: relayed while its requests are for machine hosts and take the
@@ -57,26 +86,83 @@ export class AppRelay {
       handOver(socket);
       return;
     }
-    const connection = new RelayConnection(
-      socket,
-      gateway,
-      this.options.keepAliveTimeoutMs,
-      (c) => {
+    this.connection(socket, gateway, handOver);
+  }
+
+  private connection(socket: Socket, gateway: AppGateway, handOver: HandOver): RelayConnection {
+    const connection = new RelayConnection(socket, gateway, this.options.keepAliveTimeoutMs, {
+      done: (c) => {
         this.open.delete(c);
       },
       handOver,
-    );
+      relayed: () => {
+        this.relayedHere++;
+      },
+      toNative: this.native && ((c, template, held) => this.toNative(c, gateway, template, held)),
+    });
     this.open.add(connection);
+    return connection;
+  }
+
+  private toNative(
+    c: NativeCandidate,
+    gateway: AppGateway,
+    template: NativeTemplate,
+    held: { target: RelayTarget; handOver: HandOver },
+  ): boolean {
+    const native = this.native as NativeRelay;
+    // A connection whose requests the native relay would not take stays here: it would only
+    // come straight back, at the cost of new sockets each time.
+    if (!native.accepts(template, c.head)) return false;
+    if (this.staleFrom !== gateway) {
+      // Decisions the native relay repeats end when the gateway's would (app-gateway.ts).
+      this.staleFrom = gateway;
+      gateway.onStale((machineId) => native.expire(machineId));
+    }
+    return native.adopt(c.client, c.upstream, template, c.usedAt, {
+      target: held.target,
+      onReturn: (returned) =>
+        this.connection(returned.client, gateway, held.handOver).resumeFrom(returned),
+    });
   }
 
   /** The server is closing: connections between requests end now, the others after theirs. */
   closeIdle(): void {
     for (const connection of this.open) connection.closeWhenIdle();
+    this.native?.closeIdle();
   }
 
   closeAll(): void {
     for (const connection of this.open) connection.destroy();
+    this.native?.closeAll();
   }
+
+  /** The server has closed: the native relay's thread ends. */
+  stop(): void {
+    this.native?.stop();
+  }
+}
+
+interface ConnectionHooks {
+  done: (c: RelayConnection) => void;
+  handOver: HandOver;
+  relayed: () => void;
+  /** Gives the connection to the native relay; false when it cannot take it. */
+  toNative:
+    | ((
+        c: NativeCandidate,
+        template: NativeTemplate,
+        held: { target: RelayTarget; handOver: HandOver },
+      ) => boolean)
+    | null;
+}
+
+/** A connection between requests, with the head of the request it last relayed. */
+interface NativeCandidate {
+  client: Socket;
+  upstream: Socket;
+  usedAt: number;
+  head: Buffer;
 }
 
 interface InFlight {
@@ -106,6 +192,9 @@ class RelayConnection {
   private target: RelayTarget | null = null;
   private lastHostHeader: string | null = null;
   private lastHost: AppHost | null = null;
+  /** The last request relayed: the native relay's template. */
+  private last: Parsed | null = null;
+  private lastHead: Buffer | null = null;
   private closing = false;
   private ended = false;
   private done = false;
@@ -114,8 +203,7 @@ class RelayConnection {
     private readonly client: Socket,
     private readonly gateway: AppGateway,
     keepAliveTimeoutMs: number,
-    private readonly onDone: (c: RelayConnection) => void,
-    private readonly handOverTo: HandOver,
+    private readonly hooks: ConnectionHooks,
   ) {
     client.setNoDelay(true);
     client.on('data', this.onClientData);
@@ -154,7 +242,7 @@ class RelayConnection {
     this.inFlight?.release?.();
     this.upstream?.destroy();
     this.client.destroy();
-    this.onDone(this);
+    this.hooks.done(this);
   };
 
   // --- client → machine ----------------------------------------------------------------------
@@ -219,9 +307,12 @@ class RelayConnection {
     }
   }
 
-  private send({ head, end, request, host }: Parsed, target: RelayTarget): void {
+  private send(parsed: Parsed, target: RelayTarget): void {
+    const { head, end, request, host } = parsed;
     const text = this.gateway.relayRequestHead(request, host);
     this.target = target;
+    this.last = parsed;
+    this.lastHead = (this.pending as Buffer).subarray(0, end);
     this.inFlight = {
       method: head.method,
       head: text,
@@ -292,14 +383,18 @@ class RelayConnection {
       socket?.destroy();
       return false;
     }
+    this.attachUpstream(socket, target, Date.now());
+    return true;
+  }
+
+  private attachUpstream(socket: Socket, target: RelayTarget, usedAt: number): void {
     socket.setNoDelay(true);
     socket.on('data', (data: Buffer) => this.onUpstreamData(socket, data));
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onUpstreamClose(socket));
     this.upstream = socket;
     this.upstreamKey = upstreamKey(target);
-    this.upstreamUsedAt = Date.now();
-    return true;
+    this.upstreamUsedAt = usedAt;
   }
 
   private dropUpstream(): void {
@@ -395,6 +490,7 @@ class RelayConnection {
     const request = this.inFlight as InFlight;
     this.inFlight = null;
     request.release?.();
+    this.hooks.relayed();
     this.upstreamUsedAt = Date.now();
     // A response that ends before its request's body leaves the connection's framing unknown.
     if (request.close || this.closing || this.requestBody) {
@@ -403,6 +499,54 @@ class RelayConnection {
     }
     this.client.resume();
     this.next();
+    if (!this.inFlight && !this.deciding && !this.done) this.toNative();
+  }
+
+  // --- the native relay ----------------------------------------------------------------------
+
+  /** Between requests with nothing buffered: the native relay takes the connection. */
+  private toNative(): void {
+    const { toNative } = this.hooks;
+    const { last, lastHead, target, upstream, client } = this;
+    if (!toNative || !last || !lastHead || !target || !upstream || this.pending) return;
+    if (!this.reusable(target)) return;
+    if (client.readableLength > 0 || client.writableLength > 0) return;
+    if (upstream.readableLength > 0 || upstream.writableLength > 0) return;
+    const template = nativeTemplate(this.gateway, last, target);
+    if (!template) return;
+    const candidate = { client, upstream, usedAt: this.upstreamUsedAt, head: lastHead };
+    if (!toNative(candidate, template, { target, handOver: this.hooks.handOver })) return;
+    // The native relay has its own descriptors: closing these ends neither connection.
+    this.done = true;
+    this.detachClient();
+    this.upstream = null;
+    upstream.removeAllListeners('data').removeAllListeners('close');
+    upstream.destroy();
+    client.destroy();
+    this.hooks.done(this);
+  }
+
+  /** Carries on with a connection the native relay gave back, where it stopped. */
+  resumeFrom(returned: ReturnedConnection): void {
+    const { upstream, target, inFlight } = returned;
+    this.target = target;
+    this.pending = returned.pending;
+    if (upstream) this.attachUpstream(upstream, target, returned.upstreamUsedAt);
+    if (!inFlight) {
+      this.next();
+      return;
+    }
+    this.inFlight = {
+      method: inFlight.method,
+      head: inFlight.head,
+      bodiless: true,
+      close: false,
+      release: this.gateway.hold(target.id),
+      responded: false,
+      retried: false,
+    };
+    if (!upstream) this.upstreamFailed();
+    else if (inFlight.received) this.onUpstreamData(upstream, inFlight.received);
   }
 
   private onUpstreamClose(upstream: Socket): void {
@@ -463,6 +607,16 @@ class RelayConnection {
     this.done = true;
     this.dropUpstream();
     const client = this.client;
+    this.detachClient();
+    if (this.pending) client.unshift(this.pending);
+    this.pending = null;
+    this.hooks.done(this);
+    this.hooks.handOver(client);
+    client.resume();
+  }
+
+  private detachClient(): void {
+    const client = this.client;
     client.pause();
     client.off('data', this.onClientData);
     client.off('error', this.destroy);
@@ -470,11 +624,6 @@ class RelayConnection {
     client.off('timeout', this.onIdle);
     client.off('end', this.onClientEnd);
     client.setTimeout(0);
-    if (this.pending) client.unshift(this.pending);
-    this.pending = null;
-    this.onDone(this);
-    this.handOverTo(client);
-    client.resume();
   }
 }
 
@@ -490,7 +639,7 @@ interface Parsed {
  * The head as the gateway reads it. Its headers are a fixed set of fields, not a map keyed by
  * every name the client sent: that is all authorization and the forwarded fields read.
  */
-interface RequestView extends RelayRequest {
+export interface RequestView extends RelayRequest {
   headers: {
     host: string;
     authorization: string | undefined;
@@ -502,7 +651,10 @@ interface RequestView extends RelayRequest {
 }
 
 /** The head as the gateway's authorization reads it; null with a repeated credential. */
-function requestView(head: RequestHead, socket: Socket): RequestView | null {
+export function requestView(
+  head: RequestHead,
+  socket: { remoteAddress?: string | undefined },
+): RequestView | null {
   const raw = head.headers;
   const lower: string[] = [];
   let authorization: string | undefined;
@@ -552,6 +704,48 @@ function requestView(head: RequestHead, socket: Socket): RequestView | null {
   };
 }
 
+/**
+ * What the native relay needs to repeat `last` (NativeTemplate): null when the gateway's
+ * decision is not cached, or when the request read fields the native relay does not take
+ * (X-Forwarded-* from a trusted proxy), so its forwarded fields would differ.
+ */
+function nativeTemplate(
+  gateway: AppGateway,
+  { request, host }: Parsed,
+  target: RelayTarget,
+): NativeTemplate | null {
+  const { headers } = request;
+  if (headers['x-forwarded-for'] !== undefined || headers['x-forwarded-proto'] !== undefined)
+    return null;
+  const until = gateway.relayValidUntil(request, host, target.id);
+  if (until <= Date.now()) return null;
+  return templateFor(request, target.id, gateway.relayHeadEnd(request, host), until);
+}
+
+/** The template of a request (NativeTemplate), its head's end and validity given. */
+export function templateFor(
+  request: RequestView,
+  machine: string,
+  headEnd: string,
+  until: number,
+): NativeTemplate {
+  const { authorization, cookie, host } = request.headers;
+  const latin1 = (text: string | null | undefined) =>
+    text === null || text === undefined ? null : Buffer.from(text, 'latin1');
+  return {
+    machine,
+    host: Buffer.from(host, 'latin1'),
+    authorization: latin1(authorization),
+    cookie: latin1(cookie),
+    authorizationForward: latin1(
+      authorization === undefined ? null : forwardedCredential('authorization', authorization),
+    ),
+    cookieForward: latin1(cookie === undefined ? null : forwardedCredential('cookie', cookie)),
+    suffix: Buffer.from(headEnd, 'latin1'),
+    until,
+  };
+}
+
 function upstreamKey(target: RelayTarget): string {
   return `${target.id}:${target.port}:${target.endpoint.token}`;
 }
@@ -574,7 +768,7 @@ function finished(body: Body): boolean {
   return body instanceof ChunkedScanner ? body.done : body.left === 0;
 }
 
-function responseText(head: ResponseHead, close: boolean): string {
+export function responseText(head: ResponseHead, close: boolean): string {
   // Chunked overrides a Content-Length, which must not go on (RFC 9112 §6.3).
   const dropLength = head.body.kind === 'chunked';
   let text = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;

@@ -7,7 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AppGateway } from './app-gateway.js';
-import { AppRelay } from './app-relay.js';
+import type { AppRelay } from './app-relay.js';
 import type { TlsMaterial } from './tls.js';
 
 export interface HttpServerOptions {
@@ -17,6 +17,8 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs: number;
   /** Set once the gateway exists; requests before that all go to Fastify. */
   gateway: () => AppGateway | null;
+  /** Takes each new connection first; made for this server (native only without TLS). */
+  relay: AppRelay;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -45,10 +47,8 @@ export function serverFactory(options: HttpServerOptions) {
     // @fastify/websocket listens for 'upgrade' on this server and would answer machine hosts
     // with the API's 404; machine-host upgrades are taken before any listener sees them.
     const emit = server.emit.bind(server) as (event: string, ...args: unknown[]) => boolean;
-    const relay = new AppRelay({
-      gateway: options.gateway,
-      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
-    });
+    const { relay } = options;
+    server.on('close', () => relay.stop());
     // Node's HTTP server takes a connection on this event ('secureConnection' after TLS).
     const connectionEvent = options.tls ? 'secureConnection' : 'connection';
     const closeIdle = server.closeIdleConnections.bind(server);

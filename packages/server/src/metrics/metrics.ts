@@ -2,10 +2,29 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { PoolStats } from '../db/database.js';
 
-/** Prometheus figures: requests by route and status, latency, database pool, process. */
-export function registerMetrics(app: FastifyInstance, poolStats: () => PoolStats): Registry {
+/**
+ * Prometheus figures: requests by route and status, latency, database pool, machine-URL
+ * requests by the relay path that carried them, process.
+ */
+export function registerMetrics(
+  app: FastifyInstance,
+  poolStats: () => PoolStats,
+  relayed: () => { relay: number; native: number },
+): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'snapvm_' });
+  new Counter({
+    name: 'snapvm_gateway_relayed_requests_total',
+    help: 'Machine-URL requests relayed without the full gateway path, by path: relay (app-relay.ts) or native (its native data path)',
+    labelNames: ['path'],
+    registers: [registry],
+    collect() {
+      const counts = relayed();
+      this.reset();
+      this.inc({ path: 'relay' }, counts.relay);
+      this.inc({ path: 'native' }, counts.native);
+    },
+  });
   const requests = new Counter({
     name: 'snapvm_http_requests_total',
     help: 'HTTP requests by method, route pattern and status',

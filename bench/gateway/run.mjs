@@ -1,16 +1,18 @@
 // bench/gateway, side by side in one run (root on Linux; a real server as its own process,
 // a real machine on the local driver):
 // - HTTP through the machine URL vs. straight to the same server inside the machine
-//   (its address on the machine bridge): requests/s with 8 keep-alive clients, and p50/p99
+//   (its address on the machine bridge): requests/s with 8 keep-alive connections, from wrk
+//   (a load generator in C, which leaves the two cores to the series) and from keep-alive
+//   clients in Node (which costs about what the app does, and so flatters a relay); p50/p99
 //   latency of one client (added latency without queueing); beside them, a bare TCP relay in
-//   Node (no HTTP at all) as the floor of what any relay in a Node process can reach;
+//   Node (no HTTP at all) as the floor of what a relay in a Node process can reach;
 // - terminal keystroke echo round trip through the gateway's WebSocket vs. the agent's;
 // - time to first byte of a request to a stopped machine (cold) and a suspended one (warm),
 //   held by the gateway while the machine wakes.
 // `npm run bench -- gateway [seconds]`; RUNS=N wake samples (default 10); CLIENTS=N keep-alive
 // clients for requests/s (default 8).
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import WebSocket from 'ws';
@@ -30,6 +32,7 @@ const ECHOES = 500;
 const CLI = new URL('../../packages/server/dist/cli.js', import.meta.url).pathname;
 
 requireRootOnLinux('gateway');
+if (spawnSync('scripts/host-deps.sh', ['wrk'], { stdio: 'inherit' }).status !== 0) process.exit(1);
 
 // The in-machine app: small body, keep-alive, as cheap as an HTTP server gets in Node.
 const APP = `import { createServer } from 'node:http';
@@ -151,6 +154,44 @@ async function load(url, headers, clients, seconds) {
   return summarize([{ latencies, elapsed, errors }]);
 }
 
+/** CPU seconds of this process's children that have ended (each wrk run), from /proc. */
+function childrenCpuSeconds() {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+const WRK_UNITS = { us: 1e-3, ms: 1, s: 1000 };
+
+/** The same closed loop from wrk: `clients` connections on one thread for `seconds`. */
+async function loadWrk(url, headers, clients, seconds) {
+  const args = ['-t1', `-c${clients}`, `-d${seconds}s`];
+  // wrk sends its own Host unless given one spelled "Host".
+  for (const [name, value] of Object.entries(headers))
+    args.push('-H', `${name === 'host' ? 'Host' : name}: ${value}`);
+  const before = childrenCpuSeconds();
+  const wrk = spawn('wrk', [...args, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  wrk.stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  await new Promise((resolve) => wrk.on('close', resolve));
+  const done = /(\d+) requests in ([\d.]+)(us|ms|s)\b/.exec(out);
+  if (!done) throw new Error(`wrk said: ${out}`);
+  const requests = Number(done[1]);
+  const failed = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+    out,
+  );
+  return {
+    requests,
+    elapsed: (Number(done[2]) * WRK_UNITS[done[3]]) / 1000,
+    errors:
+      Number(failed?.[1] ?? 0) +
+      (socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0),
+    cpu: childrenCpuSeconds() - before,
+  };
+}
+
 function summarize(runs) {
   const latencies = runs.flatMap((r) => r.latencies);
   const elapsed = runs.reduce((sum, r) => sum + r.elapsed, 0);
@@ -173,6 +214,29 @@ async function alternating(series, clients, seconds, measure = (run) => run()) {
     for (const [k, { url, headers }] of series.entries())
       runs[k].push(await measure(() => load(url, headers, clients, 1), k));
   return runs.map(summarize);
+}
+
+/** The same with wrk: requests/s and CPU per request of each series and process. */
+async function alternatingWrk(series, clients, seconds, cpuOf) {
+  const totals = series.map(() => ({ requests: 0, elapsed: 0, errors: 0, cpu: {} }));
+  for (let i = 0; i < seconds; i++)
+    for (const [k, { url, headers }] of series.entries()) {
+      const before = cpuOf();
+      const run = await loadWrk(url, headers, clients, 1);
+      const after = cpuOf();
+      const total = totals[k];
+      total.requests += run.requests;
+      total.elapsed += run.elapsed;
+      total.errors += run.errors;
+      for (const part of Object.keys(after))
+        total.cpu[part] = (total.cpu[part] ?? 0) + after[part] - before[part];
+      total.cpu.client = (total.cpu.client ?? 0) + run.cpu;
+    }
+  return totals.map((t) => ({
+    ...t,
+    rps: t.requests / t.elapsed,
+    us: (part) => ((t.cpu[part] / t.requests) * 1e6).toFixed(0),
+  }));
 }
 
 /** CPU seconds (user + system) a process has used, from /proc. */
@@ -344,15 +408,28 @@ try {
       return result;
     },
   );
+  const [directWrk, gatewayWrk, relayWrk] = await alternatingWrk(
+    series,
+    CONCURRENCY,
+    SECONDS,
+    cpuOf,
+  );
   relay.kill();
   const perRequest = (k, load, part) =>
     ((cpuUsed[k][part] / load.latencies.length) * 1e6).toFixed(0);
   const [directOne, gatewayOne] = await alternating(series.slice(0, 2), 1, SECONDS);
+  const share = (a, b) => `${Math.round((100 * a.rps) / b.rps)}% of direct`;
   console.log(
-    `gateway.http.requests_per_s ${Math.round(gatewayLoad.rps)}  (direct ${Math.round(directLoad.rps)}; ${Math.round((100 * gatewayLoad.rps) / directLoad.rps)}% of direct, target ≥ 50%)`,
+    `gateway.http.requests_per_s ${Math.round(gatewayWrk.rps)}  (direct ${Math.round(directWrk.rps)}; ${share(gatewayWrk, directWrk)}, target ≥ 50%; wrk, ${CONCURRENCY} connections)`,
   );
   console.log(
-    `gateway.http.tcp_relay_requests_per_s ${Math.round(relayLoad.rps)}  (${Math.round((100 * relayLoad.rps) / directLoad.rps)}% of direct: bytes piped by a bare Node process, no HTTP, the floor of any relay in Node)`,
+    `gateway.http.tcp_relay_requests_per_s ${Math.round(relayWrk.rps)}  (${share(relayWrk, directWrk)}: bytes piped by a bare Node process, no HTTP; wrk)`,
+  );
+  console.log(
+    `gateway.http.cpu_us_per_request server ${gatewayWrk.us('server')}, app ${gatewayWrk.us('app')}, wrk ${gatewayWrk.us('client')}  (direct: app ${directWrk.us('app')}, wrk ${directWrk.us('client')}; TCP relay: relay ${relayWrk.us('relay')}, app ${relayWrk.us('app')}, wrk ${relayWrk.us('client')})`,
+  );
+  console.log(
+    `gateway.http.node_clients.requests_per_s ${Math.round(gatewayLoad.rps)}  (direct ${Math.round(directLoad.rps)}; ${share(gatewayLoad, directLoad)}; TCP relay ${share(relayLoad, directLoad)}; ${CONCURRENCY} keep-alive clients in Node)`,
   );
   console.log(
     `gateway.http.p50_ms ${f(gatewayOne.p50)}  (direct ${f(directOne.p50)}; added ${f(gatewayOne.p50 - directOne.p50)}, target < 1)`,
@@ -364,12 +441,18 @@ try {
     `gateway.http.loaded_p50_ms ${f(gatewayLoad.p50)}  (direct ${f(directLoad.p50)}, ${CONCURRENCY} clients)`,
   );
   console.log(
-    `gateway.http.cpu_us_per_request server ${perRequest(1, gatewayLoad, 'server')}, agent ${perRequest(1, gatewayLoad, 'agent')}, app ${perRequest(1, gatewayLoad, 'app')}, load generator ${perRequest(1, gatewayLoad, 'client')}  (direct: app ${perRequest(0, directLoad, 'app')}, load generator ${perRequest(0, directLoad, 'client')}; TCP relay: relay ${perRequest(2, relayLoad, 'relay')}, app ${perRequest(2, relayLoad, 'app')}, load generator ${perRequest(2, relayLoad, 'client')})`,
+    `gateway.http.node_clients.cpu_us_per_request server ${perRequest(1, gatewayLoad, 'server')}, agent ${perRequest(1, gatewayLoad, 'agent')}, app ${perRequest(1, gatewayLoad, 'app')}, load generator ${perRequest(1, gatewayLoad, 'client')}  (direct: app ${perRequest(0, directLoad, 'app')}, load generator ${perRequest(0, directLoad, 'client')}; TCP relay: relay ${perRequest(2, relayLoad, 'relay')}, app ${perRequest(2, relayLoad, 'app')}, load generator ${perRequest(2, relayLoad, 'client')})`,
   );
-  const errors = [directLoad, gatewayLoad, relayLoad, directOne, gatewayOne].reduce(
-    (sum, r) => sum + r.errors,
-    0,
-  );
+  const errors = [
+    directLoad,
+    gatewayLoad,
+    relayLoad,
+    directOne,
+    gatewayOne,
+    directWrk,
+    gatewayWrk,
+    relayWrk,
+  ].reduce((sum, r) => sum + r.errors, 0);
   if (errors) console.log(`gateway.http.errors ${errors}`);
 
   // Terminal echo: one session, attached through the gateway and straight to the agent.

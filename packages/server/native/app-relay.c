@@ -1205,15 +1205,24 @@ static napi_value js_adopt(napi_env env, napi_callback_info info) {
       template_free(&c->t);
     }
   }
-  if (!ok) {
-    free(c);
-  } else {
+  if (ok) {
     pthread_mutex_lock(&r->lock);
-    c->next = r->incoming;
-    r->incoming = c;
+    // A stopped relay's thread would never take it.
+    ok = !r->stop;
+    if (ok) {
+      c->next = r->incoming;
+      r->incoming = c;
+    }
     pthread_mutex_unlock(&r->lock);
-    wake(r);
+    if (ok) {
+      wake(r);
+    } else {
+      close(c->cfd);
+      close(c->ufd);
+      template_free(&c->t);
+    }
   }
+  if (!ok) free(c);
   CHECK(napi_get_boolean(env, ok, &result));
   return result;
 }

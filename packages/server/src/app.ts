@@ -123,6 +123,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     () => db.stats(),
     () => relay.relayed(),
   );
+  // After the server's own connections are done: the native relay's are not the server's.
+  app.addHook('onClose', () => relay.stop(10_000));
   app.addHook('onRequest', async (request) => checkOrigin(request, config.publicUrl));
 
   const deps: AppDeps = {

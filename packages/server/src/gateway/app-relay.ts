@@ -137,9 +137,14 @@ export class AppRelay {
     this.native?.closeAll();
   }
 
-  /** The server has closed: the native relay's thread ends. */
-  stop(): void {
-    this.native?.stop();
+  /**
+   * The server has closed (its own connections are done): the native relay's connections
+   * end after the requests they have in flight, within `timeoutMs`, and its thread ends.
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    if (!this.native) return;
+    await this.native.drain(timeoutMs);
+    this.native.stop();
   }
 }
 

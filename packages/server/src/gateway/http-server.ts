@@ -48,7 +48,6 @@ export function serverFactory(options: HttpServerOptions) {
     // with the API's 404; machine-host upgrades are taken before any listener sees them.
     const emit = server.emit.bind(server) as (event: string, ...args: unknown[]) => boolean;
     const { relay } = options;
-    server.on('close', () => relay.stop());
     // Node's HTTP server takes a connection on this event ('secureConnection' after TLS).
     const connectionEvent = options.tls ? 'secureConnection' : 'connection';
     const closeIdle = server.closeIdleConnections.bind(server);

@@ -114,6 +114,7 @@ export class NativeRelay {
   private readonly held = new Map<number, Held>();
   private nextId = 1;
   private readonly activity: NodeJS.Timeout;
+  private onDrained: (() => void) | null = null;
 
   /** `touch` marks a machine busy: it had requests (or one still in flight) in the last second. */
   constructor(
@@ -169,6 +170,25 @@ export class NativeRelay {
     this.lib.closeAll(this.handle);
   }
 
+  /**
+   * Resolves once the relay holds no connection (after closeIdle, those with a request in
+   * flight end after its answer), or after `timeoutMs`.
+   */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.held.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.onDrained = null;
+        resolve();
+      }, timeoutMs);
+      this.onDrained = () => {
+        clearTimeout(timer);
+        this.onDrained = null;
+        resolve();
+      };
+    });
+  }
+
   stop(): void {
     clearInterval(this.activity);
     this.lib.stop(this.handle);
@@ -192,6 +212,7 @@ export class NativeRelay {
   ) => {
     const held = this.held.get(id);
     this.held.delete(id);
+    if (this.held.size === 0) this.onDrained?.();
     if (kind !== HAND_BACK) return;
     if (!held) {
       for (const fd of [clientFd, upstreamFd]) if (fd >= 0) closeQuietly(fd);

@@ -4,6 +4,7 @@
 // one connection, where the relay keeps its state.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -165,7 +166,8 @@ createNetServer((socket) => {
   };
   socket.on('data', (data) => {
     buffered = Buffer.concat([buffered, data]);
-    void pump();
+    // A client gone mid-answer fails the write: that connection ends, not the app.
+    pump().catch(() => socket.destroy());
   });
 }).listen(8082);
 
@@ -1117,6 +1119,61 @@ describe('the machine-URL relay', () => {
     assert.equal(answer.status, 200);
     assert.equal(JSON.parse(answer.body.toString()).url, '/half-closed');
     assert.ok(await halfClosed.closesWithin(2_000));
+  });
+
+  test('connections cut at every point leave no descriptor behind, and the relay still answers', {
+    timeout: 60_000,
+  }, async () => {
+    await useApp(8082);
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const baseline = descriptors();
+    // Each client gets a connection onto the native path, then goes away at one point.
+    const cuts = [
+      'between requests',
+      'mid-head',
+      'after a request, before its answer',
+      'mid-answer',
+      'half-closed with an answer due',
+      'reset by the client',
+    ] as const;
+    await Promise.all(
+      Array.from({ length: 36 }, async (_, i) => {
+        const cut = cuts[i % cuts.length] as (typeof cuts)[number];
+        const client = new RawClient(port);
+        for (let n = 0; n < 3; n++) {
+          client.write(head(n % 2 ? '/chunked' : '/length'));
+          assert.equal((await client.response()).status, 200);
+        }
+        if (cut === 'mid-head') client.write('GET /length HTTP/1.1\r\nHost: we');
+        if (cut === 'after a request, before its answer') client.write(head('/split-head'));
+        if (cut === 'mid-answer') {
+          client.write(head('/big'));
+          await client.take(100_000);
+        }
+        if (cut === 'half-closed with an answer due') {
+          client.write(head('/split-head'));
+          client.socket.end();
+          assert.equal((await client.response()).body.toString(), 'split');
+          await client.closed;
+          return;
+        }
+        if (cut === 'reset by the client') client.socket.resetAndDestroy();
+        else client.end();
+      }),
+    );
+    // The relay's descriptors go with the connections: the count comes back to where it was.
+    for (let i = 0; descriptors() > baseline + 2; i++) {
+      assert.ok(i < 100, `${descriptors() - baseline} descriptors more than before`);
+      await sleep(50);
+    }
+    const client = new RawClient(port);
+    for (const path of ['/length', '/chunked', '/length']) {
+      client.write(head(path));
+      const res = await client.response();
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), path === '/length' ? 'hello' : 'hello world');
+    }
+    client.end();
   });
 
   // Last: it stops the server.

@@ -1211,13 +1211,14 @@ describe('the machine-URL relay', () => {
       client.write(head('/length'));
       await client.response();
     });
-    // The answer comes in three parts, 20 ms apart; the server stops meanwhile.
-    client.write(head('/split-head'));
+    // 5 MB: the server stops once the head is here, the request surely in flight (a request
+    // still on its way when the server stops is closed with the idle, as Node's own are).
+    client.write(head('/big'));
+    const text = await client.head();
     const stopped = server.stop();
-    const res = await client.response();
-    assert.equal(res.status, 200);
-    assert.equal(res.body.toString(), 'split');
-    assert.equal(header(res, 'connection'), 'close');
+    const hash = /\r\nX-Sha256: ([0-9a-f]{64})\r\n/i.exec(text)?.[1];
+    assert.ok(hash && /^HTTP\/1\.1 200 /.test(text), text);
+    assert.equal(sha256(await client.take(BIG_BYTES)), hash, 'all of the body arrives');
     assert.equal(await client.closesWithin(5_000), true, 'then the connection ends');
     await stopped;
   });

@@ -1292,6 +1292,18 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
 
 // The pure parts, for differential tests against http1.ts and app-gateway.ts.
 
+static void set_number(napi_env env, napi_value obj, const char *name, double value) {
+  napi_value v;
+  napi_create_double(env, value, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
+static void set_boolean(napi_env env, napi_value obj, const char *name, bool value) {
+  napi_value v;
+  napi_get_boolean(env, value, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
 /** requestHead(config, template, head): the machine's head, or null (handed back). */
 static napi_value js_request_head(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -1352,10 +1364,8 @@ static napi_value js_response_head(napi_env env, napi_callback_info info) {
     napi_set_named_property(env, result, "head", v);
     napi_create_string_utf8(env, framings[res.framing], NAPI_AUTO_LENGTH, &v);
     napi_set_named_property(env, result, "framing", v);
-    napi_create_double(env, (double)res.length, &v);
-    napi_set_named_property(env, result, "length", v);
-    napi_get_boolean(env, res.close, &v);
-    napi_set_named_property(env, result, "close", v);
+    set_number(env, result, "length", (double)res.length);
+    set_boolean(env, result, "close", res.close);
   } else {
     napi_get_null(env, &result);
   }
@@ -1367,12 +1377,11 @@ static napi_value js_response_head(napi_env env, napi_callback_info info) {
 /** scanChunked(pieces): bytes of the pieces that belong to the body, or -1; and whether it ended. */
 static napi_value js_scan_chunked(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1], result, v;
+  napi_value argv[1], result;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   uint32_t n;
   CHECK(napi_get_array_length(env, argv[0], &n));
-  chunked_t *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
+  chunked_t scanner = {0}, *c = &scanner;
   double total = 0;
   for (uint32_t k = 0; k < n && c->state != C_DONE; k++) {
     napi_value piece;
@@ -1388,11 +1397,8 @@ static napi_value js_scan_chunked(napi_env env, napi_callback_info info) {
     total += (double)took;
   }
   napi_create_object(env, &result);
-  napi_create_double(env, total, &v);
-  napi_set_named_property(env, result, "bytes", v);
-  napi_get_boolean(env, c->state == C_DONE, &v);
-  napi_set_named_property(env, result, "done", v);
-  free(c);
+  set_number(env, result, "bytes", total);
+  set_boolean(env, result, "done", c->state == C_DONE);
   return result;
 }
 

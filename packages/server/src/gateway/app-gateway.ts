@@ -287,7 +287,7 @@ export class AppGateway {
       const userId = await this.identify(req, host);
       target = decide(await this.lookup(host, userId), userId);
       if (this.decisions.size > 10_000) this.decisions.clear();
-      this.decisions.set(`${host.hostname} ${credentialOf(req, host)}`, {
+      this.decisions.set(decisionKey(req, host), {
         target: { ...target },
         until: Date.now() + CACHE_MS,
       });
@@ -326,8 +326,12 @@ export class AppGateway {
 
   /** The cached decision itself, not to be changed; its `state` may be stale. */
   private decision(req: GatewayRequest, host: AppHost): Readonly<Target> | undefined {
-    const hit = this.decisions.get(`${host.hostname} ${credentialOf(req, host)}`);
-    return hit && hit.until > Date.now() ? hit.target : undefined;
+    return this.decisionEntry(req, host)?.target;
+  }
+
+  private decisionEntry(req: GatewayRequest, host: AppHost) {
+    const hit = this.decisions.get(decisionKey(req, host));
+    return hit && hit.until > Date.now() ? hit : undefined;
   }
 
   /** The signed-in user: an API token, else this host's cookie; null when anonymous. */
@@ -411,7 +415,7 @@ export class AppGateway {
    * both hold till then, as they do for relayTargetNow. 0 when one of them is gone.
    */
   relayValidUntil(req: GatewayRequest, host: AppHost, machineId: string): number {
-    const hit = this.decisions.get(`${host.hostname} ${credentialOf(req, host)}`);
+    const hit = this.decisionEntry(req, host);
     const recent = this.reached.get(machineId);
     if (!hit || !recent || this.states.get(machineId) !== 'started') return 0;
     return Math.min(hit.until, recent.until);
@@ -785,6 +789,11 @@ function decide(row: TargetRow | null, userId: string | null): Target {
 
 function bearerOf(req: GatewayRequest): string | undefined {
   return /^Bearer\s+(snapvm_tok_\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+}
+
+/** Decisions are cached per host and caller. */
+function decisionKey(req: GatewayRequest, host: AppHost): string {
+  return `${host.hostname} ${credentialOf(req, host)}`;
 }
 
 /** What identifies the caller on this host: the token or the host's cookie, as sent. */

@@ -197,9 +197,8 @@ class RelayConnection {
   private target: RelayTarget | null = null;
   private lastHostHeader: string | null = null;
   private lastHost: AppHost | null = null;
-  /** The last request relayed: the native relay's template. */
-  private last: Parsed | null = null;
-  private lastHead: Buffer | null = null;
+  /** The last request relayed, with its head as read: the native relay's template. */
+  private last: { parsed: Parsed; head: Buffer } | null = null;
   private closing = false;
   private ended = false;
   private done = false;
@@ -316,8 +315,7 @@ class RelayConnection {
     const { head, end, request, host } = parsed;
     const text = this.gateway.relayRequestHead(request, host);
     this.target = target;
-    this.last = parsed;
-    this.lastHead = (this.pending as Buffer).subarray(0, end);
+    this.last = { parsed, head: (this.pending as Buffer).subarray(0, end) };
     this.inFlight = {
       method: head.method,
       head: text,
@@ -512,14 +510,18 @@ class RelayConnection {
   /** Between requests with nothing buffered: the native relay takes the connection. */
   private toNative(): void {
     const { toNative } = this.hooks;
-    const { last, lastHead, target, upstream, client } = this;
-    if (!toNative || !last || !lastHead || !target || !upstream || this.pending) return;
+    const { last, target, upstream, client } = this;
+    if (!toNative || !last || !target || !upstream || this.pending) return;
+    // The native relay takes bodiless GETs and HEADs only: a POST goes no further than this,
+    // before a template is built for it after every request.
+    const { method, body } = last.parsed.head;
+    if (body.kind !== 'none' || (method !== 'GET' && method !== 'HEAD')) return;
     if (!this.reusable(target)) return;
     if (client.readableLength > 0 || client.writableLength > 0) return;
     if (upstream.readableLength > 0 || upstream.writableLength > 0) return;
-    const template = nativeTemplate(this.gateway, last, target);
+    const template = nativeTemplate(this.gateway, last.parsed, target);
     if (!template) return;
-    const candidate = { client, upstream, usedAt: this.upstreamUsedAt, head: lastHead };
+    const candidate = { client, upstream, usedAt: this.upstreamUsedAt, head: last.head };
     if (!toNative(candidate, template, { target, handOver: this.hooks.handOver })) return;
     // The native relay has its own descriptors: closing these ends neither connection.
     this.done = true;

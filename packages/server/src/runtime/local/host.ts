@@ -84,27 +84,26 @@ export function namespaceId(pid: number, ns: 'user' | 'pid' | 'net' | 'mnt'): st
   }
 }
 
-/** Whether a process exists and has not exited (a zombie waits only to be reaped). */
-export function isRunning(pid: number): boolean {
+/** The fields of /proc/PID/stat from field 3 (the state) on; undefined once it is gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    // The command name (field 2) may contain spaces and parentheses; count from its end.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Whether a process exists and has not exited (a zombie waits only to be reaped). */
+export function isRunning(pid: number): boolean {
+  const state = statFields(pid)?.[0];
+  return state !== undefined && state !== 'Z' && state !== 'X';
 }
 
 /** Field 22 of /proc/PID/stat: distinguishes a process from a later one that reuses its PID. */
 export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses; count from its end.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch {
-    return undefined;
-  }
+  return statFields(pid)?.[19];
 }
 
 /** The PID a process has in each nested PID namespace, outermost first. */

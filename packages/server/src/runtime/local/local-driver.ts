@@ -397,18 +397,13 @@ mkfs.ext4 -q -F -m 0 -E root_owner=${base}:${base} "$1"`,
     } catch (err) {
       // The agent loads while the host wires the network: one that dies at once (a broken
       // bundle) makes the network's nsenter fail, and its own exit is the cause to report.
+      const agentFailed = err instanceof RuntimeError && err.code === 'agent_timeout';
       const died = init !== undefined && (exited || !isRunning(init));
       const log = tail(this.consolePath(id));
       await this.teardown(id, { graceful: false }).catch(() => {});
-      if (err instanceof RuntimeError && err.code === 'agent_timeout') {
-        throw new RuntimeError(`${err.message}${log ? `; console:\n${log}` : ''}`, 'agent_timeout');
-      }
-      if (died)
-        throw new RuntimeError(
-          `machine ${id} exited before its agent answered${log ? `; console:\n${log}` : ''}`,
-          'agent_timeout',
-        );
-      throw err;
+      if (!agentFailed && !died) throw err;
+      const cause = agentFailed ? err.message : `machine ${id} exited before its agent answered`;
+      throw new RuntimeError(`${cause}${log ? `; console:\n${log}` : ''}`, 'agent_timeout');
     } finally {
       if (holder) killQuietly(holder);
       // A start that failed before the gate closes it (the machine is torn down anyway).
